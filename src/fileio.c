@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "secure.h"
+
+/* Check an open descriptor: type, owner, forbidden mode bits, link count. */
+static enum mailotp_rc check_fd(int fd, mode_t type, uid_t owner, mode_t forbid, const char *what,
+                                struct stat *st, char *err, size_t errlen)
+{
+        if (fstat(fd, st) != 0) {
+                mailotp_seterr(err, errlen, "cannot stat %s: %s", what, strerror(errno));
+                return MAILOTP_ERR_IO;
+        }
+        if ((st->st_mode & S_IFMT) != type) {
+                mailotp_seterr(err, errlen, "%s is not a %s", what,
+                               type == S_IFDIR ? "directory" : "regular file");
+                return MAILOTP_ERR_UNSAFE_FILE;
+        }
+        if (st->st_uid != owner) {
+                mailotp_seterr(err, errlen, "%s is owned by uid %u, expected %u", what,
+                               (unsigned)st->st_uid, (unsigned)owner);
+                return MAILOTP_ERR_UNSAFE_FILE;
+        }
+        if ((st->st_mode & forbid) != 0) {
+                mailotp_seterr(err, errlen, "%s has unsafe mode %04o", what,
+                               (unsigned)(st->st_mode & 07777));
+                return MAILOTP_ERR_UNSAFE_FILE;
+        }
+        if (type == S_IFREG && st->st_nlink != 1) {
+                mailotp_seterr(err, errlen, "%s has %lu hard links", what,
+                               (unsigned long)st->st_nlink);
+                return MAILOTP_ERR_UNSAFE_FILE;
+        }
+        return MAILOTP_OK;
+}
+
+enum mailotp_rc fio_open_dir(int atfd, const char *path, uid_t owner, mode_t forbid, int create,
+                             int *fd_out, char *err, size_t errlen)
+{
+        struct stat st;
+        enum mailotp_rc rc;
+        int fd;
+
+        *fd_out = -1;
+        fd = openat(atfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT && create) {
+                if (mkdirat(atfd, path, 0700) != 0 && errno != EEXIST) {
+                        mailotp_seterr(err, errlen, "cannot create directory %s: %s", path,
+                                       strerror(errno));
+                        return MAILOTP_ERR_IO;
+                }
+                fd = openat(atfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd >= 0 && atfd != AT_FDCWD)
+                        (void)fsync(atfd);
+        }
+        if (fd < 0) {
+                int e = errno;
+
+                if (e == ENOENT) {
+                        mailotp_seterr(err, errlen, "directory %s does not exist", path);
+                        return MAILOTP_ERR_NOT_FOUND;
+                }
+                mailotp_seterr(err, errlen, "cannot open directory %s: %s", path,
+                               e == ELOOP || e == ENOTDIR ? "not a directory (symlink?)"
+                                                          : strerror(e));
+                return e == ELOOP || e == ENOTDIR ? MAILOTP_ERR_UNSAFE_FILE : MAILOTP_ERR_IO;
+        }
+        rc = check_fd(fd, S_IFDIR, owner, forbid, path, &st, err, errlen);
+        if (rc != MAILOTP_OK) {
+                (void)close(fd);
+                return rc;
+        }
+        *fd_out = fd;
+        return MAILOTP_OK;
+}
+
+enum mailotp_rc fio_read(int dirfd, const char *name, uid_t owner, mode_t forbid, size_t max,
+                         char **buf_out, size_t *len_out, char *err, size_t errlen)
+{
+        struct stat st;
+        enum mailotp_rc rc;
+        char *buf = NULL;
+        size_t len = 0;
+        int fd;
+
+        *buf_out = NULL;
+        *len_out = 0;
+        /* O_NONBLOCK: opening a FIFO planted in the store must not hang the login. */
+        fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) {
+                int e = errno;
+
+                if (e == ENOENT)
+                        return MAILOTP_ERR_NOT_FOUND;
+                if (e == ELOOP) {
+                        mailotp_seterr(err, errlen, "%s is a symbolic link", name);
+                        return MAILOTP_ERR_UNSAFE_FILE;
+                }
+                mailotp_seterr(err, errlen, "cannot open %s: %s", name, strerror(e));
+                return MAILOTP_ERR_IO;
+        }
+        rc = check_fd(fd, S_IFREG, owner, forbid, name, &st, err, errlen);
+        if (rc != MAILOTP_OK)
+                goto out;
+        if ((size_t)st.st_size > max) {
+                mailotp_seterr(err, errlen, "%s is larger than %zu bytes", name, max);
+                rc = MAILOTP_ERR_UNSAFE_FILE;
+                goto out;
+        }
+        buf = malloc(max + 1);
+        if (buf == NULL) {
+                rc = MAILOTP_ERR_NOMEM;
+                goto out;
+        }
+        /* Bound the read by max, not by st_size: the file may grow meanwhile. */
+        for (;;) {
+                ssize_t n = read(fd, buf + len, max + 1 - len);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        mailotp_seterr(err, errlen, "cannot read %s: %s", name, strerror(errno));
+                        rc = MAILOTP_ERR_IO;
+                        goto out;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+                if (len > max) {
+                        mailotp_seterr(err, errlen, "%s is larger than %zu bytes", name, max);
+                        rc = MAILOTP_ERR_UNSAFE_FILE;
+                        goto out;
+                }
+        }
+        buf[len] = '\0';
+        if (memchr(buf, '\0', len) != NULL) {
+                mailotp_seterr(err, errlen, "%s contains a NUL byte", name);
+                rc = MAILOTP_ERR_FORMAT;
+                goto out;
+        }
+        *buf_out = buf;
+        *len_out = len;
+        buf = NULL;
+        rc = MAILOTP_OK;
+out:
+        if (buf != NULL)
+                secure_freezero(buf, max + 1);
+        (void)close(fd);
+        return rc;
+}
+
+/* ".NAME.0123456789ab": the leading dot keeps temp names out of the user namespace. */
+static int temp_name(const char *name, char *out, size_t outsz)
+{
+        unsigned char rnd[6];
+        int n;
+
+        if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
+                struct timespec ts;
+
+                (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+                memcpy(rnd, &ts.tv_nsec, sizeof(rnd) < sizeof(ts.tv_nsec) ? sizeof(rnd)
+                                                                          : sizeof(ts.tv_nsec));
+                rnd[5] ^= (unsigned char)getpid();
+        }
+        /* At most 200 bytes of the name, so the result stays below NAME_MAX. */
+        n = snprintf(out, outsz, ".%.200s.%02x%02x%02x%02x%02x%02x", name, rnd[0], rnd[1], rnd[2],
+                     rnd[3], rnd[4], rnd[5]);
+        return n > 0 && (size_t)n < outsz ? 0 : -1;
+}
+
+enum mailotp_rc fio_write_atomic(int dirfd, const char *name, const char *data, size_t len,
+                                 char *err, size_t errlen)
+{
+        char tmp[300];
+        size_t off = 0;
+        int fd = -1, tries;
+
+        for (tries = 0; tries < 5 && fd < 0; tries++) {
+                if (temp_name(name, tmp, sizeof(tmp)) != 0) {
+                        mailotp_seterr(err, errlen, "name too long for a temporary file");
+                        return MAILOTP_ERR_IO;
+                }
+                fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                            0600);
+                if (fd < 0 && errno != EEXIST)
+                        break;
+        }
+        if (fd < 0) {
+                mailotp_seterr(err, errlen, "cannot create temporary file for %s: %s", name,
+                               strerror(errno));
+                return MAILOTP_ERR_IO;
+        }
+        /* The create mode is filtered by umask; make the mode exact without touching umask. */
+        if (fchmod(fd, 0600) != 0)
+                goto fail;
+        while (off < len) {
+                ssize_t n = write(fd, data + off, len - off);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        goto fail;
+                off += (size_t)n;
+        }
+        if (fsync(fd) != 0)
+                goto fail;
+        if (close(fd) != 0) {
+                fd = -1;
+                goto fail;
+        }
+        fd = -1;
+        if (renameat(dirfd, tmp, dirfd, name) != 0)
+                goto fail;
+        if (fsync(dirfd) != 0) {
+                mailotp_seterr(err, errlen, "cannot fsync the directory of %s: %s", name,
+                               strerror(errno));
+                return MAILOTP_ERR_IO;
+        }
+        return MAILOTP_OK;
+fail:
+        mailotp_seterr(err, errlen, "cannot write %s: %s", name,
+                       errno != 0 ? strerror(errno) : "short write");
+        if (fd >= 0)
+                (void)close(fd);
+        (void)unlinkat(dirfd, tmp, 0);
+        return MAILOTP_ERR_IO;
+}
+
+enum mailotp_rc fio_unlink(int dirfd, const char *name, char *err, size_t errlen)
+{
+        if (unlinkat(dirfd, name, 0) != 0) {
+                if (errno == ENOENT)
+                        return MAILOTP_OK;
+                mailotp_seterr(err, errlen, "cannot remove %s: %s", name, strerror(errno));
+                return MAILOTP_ERR_IO;
+        }
+        if (fsync(dirfd) != 0) {
+                mailotp_seterr(err, errlen, "cannot fsync directory after removing %s: %s", name,
+                               strerror(errno));
+                return MAILOTP_ERR_IO;
+        }
+        return MAILOTP_OK;
+}
+
+static int64_t monotonic_ms(void)
+{
+        struct timespec ts;
+
+        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+enum mailotp_rc fio_lock(int dirfd, const char *name, uid_t owner, unsigned timeout_ms,
+                         int *fd_out, char *err, size_t errlen)
+{
+        struct stat st;
+        enum mailotp_rc rc;
+        int64_t deadline;
+        long sleep_us = 1000;
+        int fd;
+
+        *fd_out = -1;
+        fd = openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+                    0600);
+        if (fd < 0) {
+                int e = errno;
+
+                mailotp_seterr(err, errlen, "cannot open lock file %s: %s", name,
+                               e == ELOOP ? "symbolic link" : strerror(e));
+                return e == ELOOP ? MAILOTP_ERR_UNSAFE_FILE : MAILOTP_ERR_IO;
+        }
+        rc = check_fd(fd, S_IFREG, owner, 077, name, &st, err, errlen);
+        if (rc != MAILOTP_OK) {
+                (void)close(fd);
+                return rc;
+        }
+        deadline = monotonic_ms() + timeout_ms;
+        for (;;) {
+                struct timespec ts;
+
+                if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+                        break;
+                if (errno != EWOULDBLOCK && errno != EINTR) {
+                        mailotp_seterr(err, errlen, "cannot lock %s: %s", name, strerror(errno));
+                        (void)close(fd);
+                        return MAILOTP_ERR_IO;
+                }
+                if (monotonic_ms() >= deadline) {
+                        mailotp_seterr(err, errlen, "lock %s still held after %u ms", name,
+                                       timeout_ms);
+                        (void)close(fd);
+                        return MAILOTP_ERR_LOCK_TIMEOUT;
+                }
+                ts.tv_sec = 0;
+                ts.tv_nsec = sleep_us * 1000;
+                (void)nanosleep(&ts, NULL);
+                if (sleep_us < 20000)
+                        sleep_us *= 2;
+        }
+        *fd_out = fd;
+        return MAILOTP_OK;
+}
+
+void fio_unlock(int fd)
+{
+        if (fd >= 0)
+                (void)close(fd);
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The one line parser behind every text format we read: the configuration
+ * file, user records and user state.  Lines are "key = value" or a bare
+ * "key"; blank lines and lines starting with '#' are skipped; spaces and tabs
+ * around keys and values are trimmed.  Keys are [a-z0-9_]+.  NUL bytes and
+ * other control bytes (except tab and a '\r' before '\n') are syntax errors.
+ */
+#ifndef MAILOTP_KV_H
+#define MAILOTP_KV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mailotp_rc.h"
+
+struct kv_iter {
+        const char *buf;
+        size_t len;
+        size_t pos;
+        unsigned line; /* 1-based number of the line last returned or failed */
+};
+
+/* Start iterating over buf[0..len). */
+void kv_iter_init(struct kv_iter *it, const char *buf, size_t len);
+
+/*
+ * Next entry: returns 1 and sets key/klen and val/vlen (pointers into the
+ * buffer; val = NULL and vlen = 0 for a bare key), 0 at the end, -1 on a
+ * syntax error (it->line names the line).
+ */
+int kv_next(struct kv_iter *it, const char **key, size_t *klen, const char **val, size_t *vlen);
+
+/* 1 when the counted string k/klen equals the C string name. */
+int kv_key_is(const char *k, size_t klen, const char *name);
+
+/*
+ * Strict unsigned decimal: digits only (no sign, no spaces, no hex), value in
+ * [min, max].  Returns MAILOTP_OK or MAILOTP_ERR_FORMAT.
+ */
+enum mailotp_rc kv_parse_u64(const char *v, size_t vlen, uint64_t min, uint64_t max,
+                             uint64_t *out);
+
+/*
+ * Boolean: "yes"/"no", "true"/"false", "on"/"off", "1"/"0"; a bare key
+ * (v == NULL) means yes.  Returns MAILOTP_OK or MAILOTP_ERR_FORMAT.
+ */
+enum mailotp_rc kv_parse_bool(const char *v, size_t vlen, int *out);
+
+#endif

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The store: every read and write of per-user data goes through this
+ * interface, so that a second backend (a shared store for mail clusters) can
+ * slot in beside the embedded file backend without touching the module or
+ * the CLI.  Keys are store keys from username_to_key(), never raw names.
+ *
+ * Concurrency contract: a caller that reads, decides and writes a user's
+ * state holds store_lock() for that key around all three.  Records are
+ * replaced atomically, so reading one without the lock is safe.
+ */
+#ifndef MAILOTP_STORE_H
+#define MAILOTP_STORE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "mailotp_rc.h"
+#include "record.h"
+
+struct store;
+struct store_lock;
+
+struct store_ops {
+        enum mailotp_rc (*record_load)(struct store *st, const char *key, struct otp_record *rec,
+                                       char *err, size_t errlen);
+        enum mailotp_rc (*record_save)(struct store *st, const char *key,
+                                       const struct otp_record *rec, char *err, size_t errlen);
+        enum mailotp_rc (*state_load)(struct store *st, const char *key, struct otp_state *s,
+                                      char *err, size_t errlen);
+        enum mailotp_rc (*state_save)(struct store *st, const char *key,
+                                      const struct otp_state *s, char *err, size_t errlen);
+        enum mailotp_rc (*user_delete)(struct store *st, const char *key, char *err,
+                                       size_t errlen);
+        enum mailotp_rc (*lock)(struct store *st, const char *key, unsigned timeout_ms,
+                                struct store_lock **lk, char *err, size_t errlen);
+        void (*unlock)(struct store_lock *lk);
+        void (*close)(struct store *st);
+};
+
+/* Every backend's handle starts with this. */
+struct store {
+        const struct store_ops *ops;
+};
+
+#define STORE_CREATE 1U /* make missing directories (CLI only; the module never creates them) */
+
+/*
+ * Open the file backend on directory `dir`, which must exist (unless
+ * STORE_CREATE), be owned by `owner` and not be group- or world-writable.
+ * Layout: DIR/records/KEY, DIR/state/KEY, DIR/locks/KEY, each subdirectory
+ * owned by `owner` with mode 0700.  Returns MAILOTP_ERR_NOT_FOUND for a missing
+ * directory, MAILOTP_ERR_UNSAFE_FILE, MAILOTP_ERR_IO, MAILOTP_ERR_NOMEM.
+ */
+enum mailotp_rc store_open_files(const char *dir, uid_t owner, unsigned flags, struct store **out,
+                                 char *err, size_t errlen);
+
+/*
+ * Load a user's record.  MAILOTP_ERR_NOT_FOUND means no record at all, the
+ * only answer that may be read as "this user has no 2FA".  Anything else that
+ * is not MAILOTP_OK (unsafe, corrupt, unreadable) must fail closed.
+ */
+enum mailotp_rc store_record_load(struct store *st, const char *key, struct otp_record *rec,
+                                  char *err, size_t errlen);
+/* Write a record durably (atomic replace). */
+enum mailotp_rc store_record_save(struct store *st, const char *key, const struct otp_record *rec,
+                                  char *err, size_t errlen);
+/* Load the state; MAILOTP_ERR_NOT_FOUND when there is none. */
+enum mailotp_rc store_state_load(struct store *st, const char *key, struct otp_state *s,
+                                 char *err, size_t errlen);
+/* Write the state durably (atomic replace); failure means it was not stored. */
+enum mailotp_rc store_state_save(struct store *st, const char *key, const struct otp_state *s,
+                                 char *err, size_t errlen);
+/* Remove a user's record and state (record first, so a crash leaves no 2FA-less state). */
+enum mailotp_rc store_user_delete(struct store *st, const char *key, char *err, size_t errlen);
+/* Take the per-user exclusive lock, waiting at most timeout_ms. */
+enum mailotp_rc store_lock(struct store *st, const char *key, unsigned timeout_ms,
+                           struct store_lock **lk, char *err, size_t errlen);
+/* Release a lock; NULL-safe. */
+void store_unlock(struct store *st, struct store_lock *lk);
+/* Close the store; NULL-safe. */
+void store_close(struct store *st);
+
+#endif

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "username.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int text_utf8_valid(const unsigned char *s, size_t len)
+{
+        size_t i = 0;
+
+        while (i < len) {
+                unsigned char c = s[i];
+                size_t need, k;
+                unsigned long cp;
+
+                if (c < 0x80) {
+                        i++;
+                        continue;
+                } else if (c >= 0xC2 && c <= 0xDF) {
+                        need = 1;
+                        cp = c & 0x1FU;
+                } else if (c >= 0xE0 && c <= 0xEF) {
+                        need = 2;
+                        cp = c & 0x0FU;
+                } else if (c >= 0xF0 && c <= 0xF4) {
+                        need = 3;
+                        cp = c & 0x07U;
+                } else {
+                        return 0; /* continuation byte, C0/C1 overlong lead, > F4 */
+                }
+                if (len - i <= need)
+                        return 0;
+                for (k = 1; k <= need; k++) {
+                        if ((s[i + k] & 0xC0U) != 0x80U)
+                                return 0;
+                        cp = (cp << 6) | (s[i + k] & 0x3FU);
+                }
+                if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
+                    (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+                        return 0;
+                i += need + 1;
+        }
+        return 1;
+}
+
+enum mailotp_rc username_to_key(const char *user, char *key, size_t keysz, char *err,
+                                size_t errlen)
+{
+        size_t len, i;
+
+        if (key != NULL && keysz > 0)
+                key[0] = '\0';
+        if (user == NULL || key == NULL || keysz < USERNAME_MAX + 1) {
+                mailotp_seterr(err, errlen, "no username");
+                return MAILOTP_ERR_INVALID;
+        }
+        len = strnlen(user, USERNAME_MAX + 1);
+        if (len == 0) {
+                mailotp_seterr(err, errlen, "empty username");
+                return MAILOTP_ERR_INVALID;
+        }
+        if (len > USERNAME_MAX) {
+                mailotp_seterr(err, errlen, "username longer than %u bytes", USERNAME_MAX);
+                return MAILOTP_ERR_INVALID;
+        }
+        if (user[0] == '.') {
+                mailotp_seterr(err, errlen, "username starts with '.'");
+                return MAILOTP_ERR_INVALID;
+        }
+        for (i = 0; i < len; i++) {
+                unsigned char c = (unsigned char)user[i];
+
+                if (c <= 0x20 || c == 0x7F) {
+                        mailotp_seterr(err, errlen, "username contains a control byte or space");
+                        return MAILOTP_ERR_INVALID;
+                }
+                if (c == '/' || c == '\\') {
+                        mailotp_seterr(err, errlen, "username contains a path separator");
+                        return MAILOTP_ERR_INVALID;
+                }
+        }
+        if (!text_utf8_valid((const unsigned char *)user, len)) {
+                mailotp_seterr(err, errlen, "username is not valid UTF-8");
+                return MAILOTP_ERR_INVALID;
+        }
+        for (i = 0; i < len; i++) {
+                char c = user[i];
+
+                key[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+        }
+        key[len] = '\0';
+        return MAILOTP_OK;
+}
+
+void text_log_escape(const char *in, char *out, size_t outsz)
+{
+        size_t o = 0;
+        const char *p;
+
+        if (out == NULL || outsz == 0)
+                return;
+        if (in == NULL)
+                in = "(none)";
+        for (p = in; *p != '\0'; p++) {
+                unsigned char c = (unsigned char)*p;
+                char tmp[5];
+                size_t n;
+
+                if (c >= 0x21 && c < 0x7F && c != '"' && c != '\\') {
+                        tmp[0] = (char)c;
+                        tmp[1] = '\0';
+                        n = 1;
+                } else {
+                        (void)snprintf(tmp, sizeof(tmp), "\\x%02x", c);
+                        n = 4;
+                }
+                if (o + n + 4 > outsz) { /* keep room for "..." and NUL */
+                        if (outsz >= 4) {
+                                memcpy(out + (o + 4 <= outsz ? o : outsz - 4), "...", 4);
+                        } else {
+                                out[0] = '\0';
+                        }
+                        return;
+                }
+                memcpy(out + o, tmp, n);
+                o += n;
+        }
+        out[o] = '\0';
+}
