@@ -29,6 +29,9 @@
 #include "store.h"
 #include "username.h"
 
+/* Hidden visibility is the default; only the PAM entry points are exported. */
+#define MAILOTP_EXPORT __attribute__((visibility("default")))
+
 #define AUTHTOK_MAX 1024U /* longest submitted string we look at */
 #define STASH_NAME  "pam_mailotp_stash"
 
@@ -326,7 +329,7 @@ static int do_verify(struct login *lg)
         return pr;
 }
 
-PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
+MAILOTP_EXPORT PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
         struct login lg;
         int pr;
@@ -346,7 +349,7 @@ out:
         return pr;
 }
 
-PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
+MAILOTP_EXPORT PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
         (void)pamh;
         (void)flags;
