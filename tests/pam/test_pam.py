@@ -1,0 +1,385 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""PAM-level tests: the real module in a real libpam stack (pam_start_confdir).
+
+The stand-in password module (pam_expect_authtok) after pam_mailotp succeeds
+only when PAM_AUTHTOK is exactly the bare password, so every success below
+also proves what was forwarded.
+"""
+import fcntl
+import os
+import subprocess
+import time
+import unittest
+
+from mailotp_testlib import PAMAUTH, WorldTest
+
+PW = "T9D3K!px"
+
+
+class SimpleStack(WorldTest):
+    def setUp(self):
+        super().setUp()
+        self.step = self.w.enable("alice", PW)
+        self.svc = self.w.simple_service("alice")
+
+    def test_password_plus_code_succeeds_and_forwards_bare_password(self):
+        self.assertEqual(self.w.login(self.svc, "alice", PW + self.w.code("alice", self.step + 1)),
+                         "PAM_SUCCESS")
+        self.assertEqual(self.w.expect_calls(), ["authtok=match len=%d" % len(PW)])
+        self.assertLogged(r'^6 result=success reason=code-accepted user="alice" service=%s '
+                          r'rhost=192\.0\.2\.7$' % self.svc)
+
+    def test_wrong_code_refused_and_password_module_not_reached(self):
+        good = self.w.code("alice", self.step + 1)
+        bad = "%06d" % ((int(good) + 1) % 1000000)
+        self.assertEqual(self.w.login(self.svc, "alice", PW + bad), "PAM_AUTH_ERR")
+        self.assertEqual(self.w.expect_calls(), [])
+        self.assertLogged(r"result=failure reason=wrong-code .* failures=1$")
+        self.assertEqual(self.w.status("alice")["failures"], "1")
+
+    def test_wrong_password_with_right_code_refused_by_password_module(self):
+        code = self.w.code("alice", self.step + 1)
+        self.assertEqual(self.w.login(self.svc, "alice", "nope" + code), "PAM_AUTH_ERR")
+        self.assertEqual(self.w.expect_calls(), ["authtok=differ len=4"])
+        # Simple stack: the code was checked first and is now used up.
+        self.assertEqual(self.w.login(self.svc, "alice", PW + code), "PAM_AUTH_ERR")
+        self.assertLogged("reason=replayed-code")
+
+    def test_replayed_code_refused_and_not_counted(self):
+        code = self.w.code("alice", self.step + 1)
+        self.assertEqual(self.w.login(self.svc, "alice", PW + code), "PAM_SUCCESS")
+        self.assertEqual(self.w.login(self.svc, "alice", PW + code), "PAM_AUTH_ERR")
+        self.assertLogged("result=failure reason=replayed-code")
+        self.assertEqual(self.w.status("alice")["failures"], "0")
+
+    def test_code_of_the_confirmation_step_is_a_replay(self):
+        self.assertEqual(self.w.login(self.svc, "alice", PW + self.w.code("alice", self.step)),
+                         "PAM_AUTH_ERR")
+        self.assertLogged("reason=replayed-code")
+
+    def test_older_step_after_newer_success_is_a_replay(self):
+        self.assertEqual(self.w.login(self.svc, "alice", PW + self.w.code("alice", self.step + 1)),
+                         "PAM_SUCCESS")
+        # A step inside the window but not newer than the last accepted one.
+        self.assertEqual(self.w.login(self.svc, "alice", PW + self.w.code("alice", self.step)),
+                         "PAM_AUTH_ERR")
+
+    def test_password_alone_refused_not_counted(self):
+        self.assertEqual(self.w.login(self.svc, "alice", PW), "PAM_AUTH_ERR")
+        self.assertLogged("result=failure reason=no-code")
+        self.assertEqual(self.w.expect_calls(), [])
+        self.assertEqual(self.w.status("alice")["failures"], "0")
+
+    def test_code_alone_refused(self):
+        self.assertEqual(self.w.login(self.svc, "alice", self.w.code("alice", self.step + 1)),
+                         "PAM_AUTH_ERR")
+        self.assertLogged("reason=no-code")
+
+    def test_case_variant_of_username_still_needs_the_code(self):
+        svc = self.w.simple_service("alice", name="case")
+        self.assertEqual(self.w.login(svc, "ALICE", PW), "PAM_AUTH_ERR")
+        self.assertEqual(self.w.login(svc, "Alice", PW + self.w.code("alice", self.step + 1)),
+                         "PAM_SUCCESS")
+
+    def test_pamtester_like_conversation(self):
+        self.assertEqual(self.w.login(self.svc, "alice", PW + self.w.code("alice", self.step + 1),
+                                      mode="lines"), "PAM_SUCCESS")
+
+    def test_without_rhost_logs_dash(self):
+        self.assertEqual(self.w.login(self.svc, "alice", PW + self.w.code("alice", self.step + 1),
+                                      rhost=None), "PAM_SUCCESS")
+        self.assertLogged(r"rhost=-$")
+
+    def test_overlong_submission_refused(self):
+        self.assertEqual(self.w.login(self.svc, "alice", "x" * 5000 + self.w.code("alice", self.step + 1)),
+                         "PAM_AUTH_ERR")
+        self.assertLogged("reason=password-too-long")
+
+    def test_non_ascii_digits_are_not_a_code(self):
+        fullwidth = "\uff11\uff12\uff13\uff14\uff15\uff16"
+        self.assertEqual(self.w.login(self.svc, "alice", PW + fullwidth), "PAM_AUTH_ERR")
+        self.assertLogged("reason=no-code")
+
+    def test_nothing_secret_in_logs(self):
+        code = self.w.code("alice", self.step + 1)
+        self.w.login(self.svc, "alice", PW + code)
+        self.w.login(self.svc, "alice", PW + "000000")
+        self.w.login(self.svc, "alice", PW + code)
+        text = "\n".join(self.w.log_lines())
+        self.assertTrue(text)
+        for secret in (PW, code, self.w.secrets["alice"]):
+            self.assertNotIn(secret, text)
+
+
+class UsersWithout2FA(WorldTest):
+    def test_unenrolled_user_passes_whole_string_through(self):
+        svc = self.w.simple_service("bob")
+        self.w.set_password("bob", "hunter2123456")  # ends in digits: still the whole password
+        self.assertEqual(self.w.login(svc, "bob", "hunter2123456"), "PAM_SUCCESS")
+        self.assertEqual(self.w.expect_calls(), ["authtok=match len=13"])
+
+    def test_unenrolled_user_wrong_password_refused(self):
+        svc = self.w.simple_service("bob")
+        self.w.set_password("bob", "right")
+        self.assertEqual(self.w.login(svc, "bob", "wrong"), "PAM_AUTH_ERR")
+
+    def test_pending_enrollment_counts_as_no_2fa(self):
+        self.w.enroll("carol")
+        self.w.set_password("carol", "pw")
+        svc = self.w.simple_service("carol")
+        self.assertEqual(self.w.login(svc, "carol", "pw"), "PAM_SUCCESS")
+
+    def test_enforce_refuses_users_without_2fa(self):
+        self.w.enable("alice", PW)  # the store exists and has someone in it
+        self.w.set_password("bob", "pw")
+        svc = self.w.simple_service("bob", extra="enforce")
+        self.assertEqual(self.w.login(svc, "bob", "pw"), "PAM_AUTH_ERR")
+        self.assertLogged("reason=not-enrolled-enforce")
+
+    def test_unenrolled_user_hardened_stack(self):
+        self.w.set_password("bob", "pw")
+        svc = self.w.hardened_service("bob")
+        self.assertEqual(self.w.login(svc, "bob", "pw"), "PAM_SUCCESS")
+
+    def test_store_without_subdirectories_means_nobody_enrolled(self):
+        self.w.set_password("bob", "pw")
+        self.assertEqual(self.w.login(self.w.simple_service("bob"), "bob", "pw"), "PAM_SUCCESS")
+
+
+class HardenedStack(WorldTest):
+    def setUp(self):
+        super().setUp()
+        self.step = self.w.enable("alice", PW)
+        self.svc = self.w.hardened_service("alice")
+
+    def test_success(self):
+        self.assertEqual(self.w.login(self.svc, "alice", PW + self.w.code("alice", self.step + 1)),
+                         "PAM_SUCCESS")
+        self.assertEqual(self.w.expect_calls(), ["authtok=match len=%d" % len(PW)])
+        self.assertLogged("result=success reason=code-accepted")
+
+    def test_wrong_password_neither_uses_code_nor_counts(self):
+        code = self.w.code("alice", self.step + 1)
+        self.assertEqual(self.w.login(self.svc, "alice", "wrong" + code), "PAM_AUTH_ERR")
+        self.assertEqual(self.w.login(self.svc, "alice", "wrong" + code), "PAM_AUTH_ERR")
+        self.assertEqual(self.w.status("alice")["failures"], "0")
+        self.assertEqual(self.w.login(self.svc, "alice", PW + code), "PAM_SUCCESS")
+
+    def test_wrong_code_with_right_password_counts(self):
+        good = self.w.code("alice", self.step + 1)
+        bad = "%06d" % ((int(good) + 7) % 1000000)
+        self.assertEqual(self.w.login(self.svc, "alice", PW + bad), "PAM_AUTH_ERR")
+        self.assertEqual(self.w.status("alice")["failures"], "1")
+
+    def test_replay(self):
+        code = self.w.code("alice", self.step + 1)
+        self.assertEqual(self.w.login(self.svc, "alice", PW + code), "PAM_SUCCESS")
+        self.assertEqual(self.w.login(self.svc, "alice", PW + code), "PAM_AUTH_ERR")
+        self.assertLogged("reason=replayed-code")
+
+    def test_password_alone_refused_by_split(self):
+        self.assertEqual(self.w.login(self.svc, "alice", PW), "PAM_AUTH_ERR")
+        self.assertEqual(self.w.expect_calls(), [])
+
+    def test_verify_without_split_fails_closed(self):
+        svc = self.w.service("verify-only", self.w.expect_line("alice", "requisite", prompt=True)
+                             + "auth required %s verify %s\n" % (os.environ["MAILOTP_MODULE"],
+                                                                 self.w.common_args()))
+        self.assertEqual(self.w.login(svc, "alice", PW), "PAM_AUTH_ERR")
+        self.assertLogged("reason=no-stashed-code")
+
+
+class Lockout(WorldTest):
+    conf_text = "lockout_after = 2\nlockout_delay = 2\nlockout_max = 4\n"
+
+    def test_backoff_then_recovery(self):
+        step = self.w.enable("alice", PW)
+        svc = self.w.simple_service("alice")
+        good = self.w.code("alice", step + 1)
+        bad = "%06d" % ((int(good) + 3) % 1000000)
+        for _ in range(2):
+            self.assertEqual(self.w.login(svc, "alice", PW + bad), "PAM_AUTH_ERR")
+        self.assertEqual(self.w.login(svc, "alice", PW + bad), "PAM_AUTH_ERR")
+        self.assertLogged(r"reason=wrong-code .* failures=3 locked_until=\d+$")
+        # While locked even the right code is refused, without being checked or counted.
+        self.assertEqual(self.w.login(svc, "alice", PW + good), "PAM_MAXTRIES")
+        self.assertLogged("result=failure reason=locked-out")
+        self.assertEqual(self.w.status("alice")["failures"], "3")
+        time.sleep(2.2)
+        self.assertEqual(self.w.login(svc, "alice", PW + good), "PAM_SUCCESS")
+        self.assertEqual(self.w.status("alice")["failures"], "0")
+
+    def test_unlock_lifts_the_backoff(self):
+        step = self.w.enable("alice", PW)
+        svc = self.w.simple_service("alice")
+        good = self.w.code("alice", step + 1)
+        bad = "%06d" % ((int(good) + 3) % 1000000)
+        for _ in range(3):
+            self.w.login(svc, "alice", PW + bad)
+        self.assertEqual(self.w.login(svc, "alice", PW + good), "PAM_MAXTRIES")
+        self.w.cli("unlock", "alice", check=0)
+        self.assertEqual(self.w.login(svc, "alice", PW + good), "PAM_SUCCESS")
+
+
+class FailClosed(WorldTest):
+    def setUp(self):
+        super().setUp()
+        self.step = self.w.enable("alice", PW)
+        self.svc = self.w.simple_service("alice")
+        self.record = os.path.join(self.w.store, "records", "alice")
+
+    def login_ok_code(self):
+        return self.w.login(self.svc, "alice", PW + self.w.code("alice", self.step + 1))
+
+    def test_corrupt_record(self):
+        with open(self.record, "w") as f:
+            f.write("version = 1\nstatus = enab")
+        self.assertEqual(self.login_ok_code(), "PAM_AUTHINFO_UNAVAIL")
+        self.assertEqual(self.w.login(self.svc, "alice", PW), "PAM_AUTHINFO_UNAVAIL")
+        self.assertLogged("result=error reason=corrupt-data")
+
+    def test_world_readable_record(self):
+        os.chmod(self.record, 0o644)
+        self.assertEqual(self.w.login(self.svc, "alice", PW), "PAM_AUTHINFO_UNAVAIL")
+        self.assertLogged("reason=unsafe-file")
+
+    def test_symlinked_record(self):
+        target = os.path.join(self.w.root, "elsewhere")
+        os.rename(self.record, target)
+        os.symlink(target, self.record)
+        self.assertEqual(self.w.login(self.svc, "alice", PW), "PAM_AUTHINFO_UNAVAIL")
+        self.assertLogged("reason=unsafe-file")
+
+    def test_record_is_a_directory(self):
+        os.unlink(self.record)
+        os.mkdir(self.record, 0o700)
+        self.assertEqual(self.w.login(self.svc, "alice", PW), "PAM_AUTHINFO_UNAVAIL")
+
+    def test_hard_linked_record(self):
+        os.link(self.record, os.path.join(self.w.root, "second-name"))
+        self.assertEqual(self.w.login(self.svc, "alice", PW), "PAM_AUTHINFO_UNAVAIL")
+
+    def test_missing_store_directory_fails_closed_for_everyone(self):
+        self.w.set_password("bob", "pw")
+        svc = self.w.simple_service("bob", name="bob")
+        svc = self.w.service("nostore", open(os.path.join(self.w.confdir, svc)).read()
+                             .replace(self.w.store, self.w.store + "-typo"))
+        self.assertEqual(self.w.login(svc, "bob", "pw"), "PAM_AUTHINFO_UNAVAIL")
+
+    def test_group_writable_store_directory(self):
+        os.chmod(self.w.store, 0o770)
+        self.assertEqual(self.w.login(self.svc, "alice", PW), "PAM_AUTHINFO_UNAVAIL")
+
+    def test_missing_state_fails_closed_until_unlock(self):
+        os.unlink(os.path.join(self.w.store, "state", "alice"))
+        self.assertEqual(self.login_ok_code(), "PAM_AUTHINFO_UNAVAIL")
+        self.assertLogged("reason=wrong-state")
+        self.w.cli("unlock", "alice", check=0)
+        # unlock rebuilt the state at the current step: the next step's code works.
+        now_step = int(time.time()) // 30
+        self.assertEqual(self.w.login(self.svc, "alice", PW + self.w.code("alice", now_step + 1)),
+                         "PAM_SUCCESS")
+
+    def test_corrupt_state(self):
+        with open(os.path.join(self.w.store, "state", "alice"), "w") as f:
+            f.write("garbage\n")
+        self.assertEqual(self.login_ok_code(), "PAM_AUTHINFO_UNAVAIL")
+
+    def test_unwritable_state_fails_the_login(self):
+        # A directory in place of the state's temp area cannot be made durable: simulate by
+        # making state/ read-only for root is impossible, so replace state/ by a file.
+        state_dir = os.path.join(self.w.store, "state")
+        os.rename(state_dir, state_dir + ".moved")
+        with open(state_dir, "w") as f:
+            f.write("not a directory\n")
+        os.chmod(state_dir, 0o600)
+        self.assertEqual(self.login_ok_code(), "PAM_AUTHINFO_UNAVAIL")
+
+    def test_stale_temp_file_does_not_block(self):
+        stale = os.path.join(self.w.store, "state", ".alice.0123456789ab")
+        with open(stale, "w") as f:
+            f.write("half a state")
+        os.chmod(stale, 0o600)
+        self.assertEqual(self.login_ok_code(), "PAM_SUCCESS")
+
+    def test_lock_held_too_long_times_out(self):
+        svc = self.w.simple_service("alice", extra="lock_timeout=1", name="lt")
+        fd = os.open(os.path.join(self.w.store, "locks", "alice"), os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            t0 = time.monotonic()
+            self.assertEqual(self.w.login(svc, "alice", PW + self.w.code("alice", self.step + 1)),
+                             "PAM_AUTHINFO_UNAVAIL")
+            self.assertLess(time.monotonic() - t0, 10)
+            self.assertLogged("reason=lock-timeout")
+        finally:
+            os.close(fd)
+        self.assertEqual(self.w.login(svc, "alice", PW + self.w.code("alice", self.step + 1)),
+                         "PAM_SUCCESS")
+
+    def test_digits_mismatch_with_record(self):
+        svc = self.w.simple_service("alice", extra="digits=8", name="d8")
+        self.assertEqual(self.w.login(svc, "alice", PW + "12345678"), "PAM_AUTHINFO_UNAVAIL")
+        self.assertLogged("detail=record has 6-digit codes")
+
+
+class BadOptionsAndNames(WorldTest):
+    def test_unknown_option(self):
+        self.w.set_password("bob", "pw")
+        svc = self.w.simple_service("bob", extra="frobnicate=1")
+        self.assertEqual(self.w.login(svc, "bob", "pw"), "PAM_SERVICE_ERR")
+        self.assertLogged('configuration error: unknown option "frobnicate"')
+
+    def test_bad_number(self):
+        svc = self.w.simple_service("bob", extra="window=eleven")
+        self.assertEqual(self.w.login(svc, "bob", "pw"), "PAM_SERVICE_ERR")
+        self.assertLogged("window: expected a whole number")
+
+    def test_bad_config_file_key(self):
+        with open(self.w.conf, "w") as f:
+            f.write("window = 1\nbogus = 2\n")
+        svc = self.w.simple_service("bob")
+        self.assertEqual(self.w.login(svc, "bob", "pw"), "PAM_SERVICE_ERR")
+        self.assertLogged('line 2: unknown key "bogus"')
+
+    def test_world_writable_config_file(self):
+        os.chmod(self.w.conf, 0o666)
+        svc = self.w.simple_service("bob")
+        self.assertEqual(self.w.login(svc, "bob", "pw"), "PAM_SERVICE_ERR")
+
+    def test_relative_dir(self):
+        svc = self.w.service("rel", "auth [success=done ignore=ignore default=die] %s dir=store conf=%s\n"
+                             % (os.environ["MAILOTP_MODULE"], self.w.conf) + self.w.expect_line("bob"))
+        self.assertEqual(self.w.login(svc, "bob", "pw"), "PAM_SERVICE_ERR")
+
+    def test_hostile_usernames_refused(self):
+        self.w.enable("alice", PW)
+        svc = self.w.simple_service("alice")
+        for name in ("../records/alice", "a/b", ".alice", "..", "x" * 256, "tab\there"):
+            self.assertEqual(self.w.login(svc, name, PW), "PAM_USER_UNKNOWN", name)
+        self.assertLogged(r'reason=invalid-argument user="tab\\x09here"')
+
+
+class Concurrency(WorldTest):
+    def test_same_code_from_many_processes_exactly_one_success(self):
+        step = self.w.enable("alice", PW)
+        svc = self.w.simple_service("alice")
+        answer = PW + self.w.code("alice", step + 1) + "\n"
+        env = dict(os.environ, PAMAUTH_SYSLOG=self.w.syslog)
+        procs = [subprocess.Popen([PAMAUTH, "--confdir", self.w.confdir, svc, "alice"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True, env=env)
+                 for _ in range(12)]
+        for p in procs:
+            p.stdin.write(answer)
+            p.stdin.close()
+        results = [p.stdout.read().split()[0] for p in procs]
+        for p in procs:
+            p.wait(timeout=60)
+        self.assertEqual(results.count("PAM_SUCCESS"), 1, results)
+        self.assertEqual(results.count("PAM_AUTH_ERR"), 11, results)
+        self.assertEqual(sum("reason=replayed-code" in l for l in self.w.log_lines()), 11)
+
+
+if __name__ == "__main__":
+    unittest.main()
