@@ -61,8 +61,8 @@ static void log_outcome(const struct login *lg, int prio, const char *result, co
         char extra[96] = "";
 
         if (ao != NULL && ao->locked_until > 0)
-                (void)snprintf(extra, sizeof(extra), " failures=%u locked_until=%lld",
-                               ao->failures, (long long)ao->locked_until);
+                (void)snprintf(extra, sizeof(extra), " failures=%u locked_until=%lld", ao->failures,
+                               (long long)ao->locked_until);
         else if (ao != NULL && ao->failures > 0)
                 (void)snprintf(extra, sizeof(extra), " failures=%u", ao->failures);
         if (prio == LOG_DEBUG && !lg->opts.debug)
@@ -157,7 +157,8 @@ static int load_record(struct login *lg, int *pr)
         enum mailotp_rc rc;
 
         rc = store_record_load(lg->st, lg->key, &lg->rec, lg->err, sizeof(lg->err));
-        if (rc == MAILOTP_ERR_NOT_FOUND || (rc == MAILOTP_OK && lg->rec.status != OTP_STATUS_ENABLED)) {
+        if (rc == MAILOTP_ERR_NOT_FOUND ||
+            (rc == MAILOTP_OK && lg->rec.status != OTP_STATUS_ENABLED)) {
                 lg->err[0] = '\0';
                 return 0;
         }
@@ -329,7 +330,8 @@ static int do_verify(struct login *lg)
         return pr;
 }
 
-MAILOTP_EXPORT PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
+MAILOTP_EXPORT PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
+                                                  const char **argv)
 {
         struct login lg;
         int pr;
@@ -349,7 +351,8 @@ out:
         return pr;
 }
 
-MAILOTP_EXPORT PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
+MAILOTP_EXPORT PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc,
+                                             const char **argv)
 {
         (void)pamh;
         (void)flags;

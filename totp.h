@@ -15,10 +15,10 @@
 
 #include "mailotp_rc.h"
 
-#define TOTP_PERIOD         30U /* seconds per step; the only value apps agree on */
-#define TOTP_SECRET_BYTES   20U /* 160-bit secrets, as RFC 4226 recommends */
-#define TOTP_SECRET_MIN     10U /* shortest decoded secret accepted from a record */
-#define TOTP_SECRET_MAX     64U /* longest decoded secret accepted from a record */
+#define TOTP_PERIOD         30U  /* seconds per step; the only value apps agree on */
+#define TOTP_SECRET_BYTES   20U  /* 160-bit secrets, as RFC 4226 recommends */
+#define TOTP_SECRET_MIN     10U  /* shortest decoded secret accepted from a record */
+#define TOTP_SECRET_MAX     64U  /* longest decoded secret accepted from a record */
 #define TOTP_SECRET_B32_MAX 104U /* base32 of TOTP_SECRET_MAX bytes, padded */
 #define TOTP_MAX_WINDOW     10U
 

@@ -103,7 +103,8 @@ static void format_time(int64_t t, char *buf, size_t bufsz)
         time_t tt = (time_t)t;
         struct tm tm;
 
-        if (t <= 0 || gmtime_r(&tt, &tm) == NULL || strftime(buf, bufsz, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+        if (t <= 0 || gmtime_r(&tt, &tm) == NULL ||
+            strftime(buf, bufsz, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
                 (void)snprintf(buf, bufsz, "never");
 }
 
@@ -148,8 +149,7 @@ static int open_store(struct cli *c)
 {
         enum mailotp_rc rc;
 
-        rc = store_open_files(c->opts.dir, geteuid(), STORE_CREATE, &c->st, c->err,
-                              sizeof(c->err));
+        rc = store_open_files(c->opts.dir, geteuid(), STORE_CREATE, &c->st, c->err, sizeof(c->err));
         if (rc != MAILOTP_OK)
                 return store_fail(c, rc, c->opts.dir);
         return EX_DONE;
@@ -171,7 +171,8 @@ static int cmd_enroll(struct cli *c)
         rc = store_record_load(c->st, c->key, &old, c->err, sizeof(c->err));
         if (rc == MAILOTP_OK && old.status == OTP_STATUS_ENABLED && !c->force) {
                 die_msg("%s already has 2FA enabled; disable it first (mailotp disable), "
-                        "or re-enroll with --force", c->user);
+                        "or re-enroll with --force",
+                        c->user);
                 ex = EX_STATE;
                 goto out;
         }
@@ -199,9 +200,10 @@ static int cmd_enroll(struct cli *c)
         issuer[sizeof(issuer) - 1] = '\0';
         uri_escape(issuer, e_issuer, sizeof(e_issuer));
         uri_escape(c->user, e_user, sizeof(e_user));
-        (void)snprintf(uri, sizeof(uri),
-                       "otpauth://totp/%s:%s?secret=%s&issuer=%s&algorithm=SHA1&digits=%u&period=%u",
-                       e_issuer, e_user, rec.secret, e_issuer, rec.digits, rec.period);
+        (void)snprintf(
+            uri, sizeof(uri),
+            "otpauth://totp/%s:%s?secret=%s&issuer=%s&algorithm=SHA1&digits=%u&period=%u", e_issuer,
+            e_user, rec.secret, e_issuer, rec.digits, rec.period);
         printf("Enrolling %s (2FA stays off until the challenge code is confirmed).\n\n", c->user);
         if (!c->no_qr && qr_print_utf8(stdout, uri) != 0)
                 fputs("(the QR code could not be drawn; use the URI below)\n", stdout);
@@ -259,7 +261,8 @@ static int cmd_confirm(struct cli *c, const char *code_arg)
         secure_freezero(secret, secret_len);
         if (rc == MAILOTP_ERR_MISMATCH) {
                 die_msg("that code is not valid now; 2FA stays pending for %s. Wait for a fresh "
-                        "code in the app and try again.", c->user);
+                        "code in the app and try again.",
+                        c->user);
                 ex = EX_REFUSED;
                 goto out;
         }
@@ -421,8 +424,9 @@ static int cmd_unlock(struct cli *c)
         rc = store_record_load(c->st, c->key, &rec, c->err, sizeof(c->err));
         record_wipe(&rec);
         if (rc != MAILOTP_OK) {
-                ex = rc == MAILOTP_ERR_NOT_FOUND ? (die_msg("%s is not enrolled", c->user), EX_STATE)
-                                                 : store_fail(c, rc, "record");
+                ex = rc == MAILOTP_ERR_NOT_FOUND
+                         ? (die_msg("%s is not enrolled", c->user), EX_STATE)
+                         : store_fail(c, rc, "record");
                 goto out;
         }
         rc = store_state_load(c->st, c->key, &s, c->err, sizeof(c->err));
@@ -467,10 +471,13 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
         static const struct option longopts[] = {
-                {"dir", required_argument, NULL, 'd'}, {"conf", required_argument, NULL, 'c'},
-                {"force", no_argument, NULL, 'f'},     {"no-qr", no_argument, NULL, 'n'},
-                {"help", no_argument, NULL, 'h'},      {"version", no_argument, NULL, 'V'},
-                {NULL, 0, NULL, 0},
+            {"dir", required_argument, NULL, 'd'},
+            {"conf", required_argument, NULL, 'c'},
+            {"force", no_argument, NULL, 'f'},
+            {"no-qr", no_argument, NULL, 'n'},
+            {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, 'V'},
+            {NULL, 0, NULL, 0},
         };
         struct cli c;
         char dir_arg[MAILOTP_PATH_MAX + 8], conf_arg[MAILOTP_PATH_MAX + 8];
@@ -483,14 +490,16 @@ int main(int argc, char **argv)
         while ((opt = getopt_long(argc, argv, "d:c:fnhV", longopts, NULL)) != -1) {
                 switch (opt) {
                 case 'd':
-                        if (snprintf(dir_arg, sizeof(dir_arg), "dir=%s", optarg) >= (int)sizeof(dir_arg)) {
+                        if (snprintf(dir_arg, sizeof(dir_arg), "dir=%s", optarg) >=
+                            (int)sizeof(dir_arg)) {
                                 die_msg("--dir is too long");
                                 return EX_USAGE;
                         }
                         words[nwords++] = dir_arg;
                         break;
                 case 'c':
-                        if (snprintf(conf_arg, sizeof(conf_arg), "conf=%s", optarg) >= (int)sizeof(conf_arg)) {
+                        if (snprintf(conf_arg, sizeof(conf_arg), "conf=%s", optarg) >=
+                            (int)sizeof(conf_arg)) {
                                 die_msg("--conf is too long");
                                 return EX_USAGE;
                         }

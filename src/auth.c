@@ -31,9 +31,9 @@ int64_t auth_lockout_until(unsigned failures, int64_t now, const struct auth_pol
 }
 
 enum mailotp_rc auth_verify_code_locked(struct store *st, const char *key,
-                                        const struct otp_record *rec, const char *code,
-                                        int64_t now, const struct auth_policy *p,
-                                        struct auth_outcome *out, char *err, size_t errlen)
+                                        const struct otp_record *rec, const char *code, int64_t now,
+                                        const struct auth_policy *p, struct auth_outcome *out,
+                                        char *err, size_t errlen)
 {
         struct otp_state s;
         unsigned char *secret = NULL;
@@ -45,8 +45,9 @@ enum mailotp_rc auth_verify_code_locked(struct store *st, const char *key,
         rc = store_state_load(st, key, &s, err, errlen);
         if (rc == MAILOTP_ERR_NOT_FOUND) {
                 /* An enabled record always has a state (confirm writes it first). */
-                mailotp_seterr(err, errlen, "state missing for an enabled user "
-                                            "(restore it or run: mailotp unlock USER)");
+                mailotp_seterr(err, errlen,
+                               "state missing for an enabled user "
+                               "(restore it or run: mailotp unlock USER)");
                 return MAILOTP_ERR_STATE;
         }
         if (rc != MAILOTP_OK)

@@ -59,8 +59,8 @@ enum mailotp_rc auth_verify_code(struct store *st, const char *key, const struct
 
 /* As auth_verify_code(), for a caller that already holds the user's lock. */
 enum mailotp_rc auth_verify_code_locked(struct store *st, const char *key,
-                                        const struct otp_record *rec, const char *code,
-                                        int64_t now, const struct auth_policy *p,
-                                        struct auth_outcome *out, char *err, size_t errlen);
+                                        const struct otp_record *rec, const char *code, int64_t now,
+                                        const struct auth_policy *p, struct auth_outcome *out,
+                                        char *err, size_t errlen);
 
 #endif

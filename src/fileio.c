@@ -170,8 +170,8 @@ static int temp_name(const char *name, char *out, size_t outsz)
                 struct timespec ts;
 
                 (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-                memcpy(rnd, &ts.tv_nsec, sizeof(rnd) < sizeof(ts.tv_nsec) ? sizeof(rnd)
-                                                                          : sizeof(ts.tv_nsec));
+                memcpy(rnd, &ts.tv_nsec,
+                       sizeof(rnd) < sizeof(ts.tv_nsec) ? sizeof(rnd) : sizeof(ts.tv_nsec));
                 rnd[5] ^= (unsigned char)getpid();
         }
         /* At most 200 bytes of the name, so the result stays below NAME_MAX. */
@@ -192,8 +192,7 @@ enum mailotp_rc fio_write_atomic(int dirfd, const char *name, const char *data, 
                         mailotp_seterr(err, errlen, "name too long for a temporary file");
                         return MAILOTP_ERR_IO;
                 }
-                fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                            0600);
+                fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
                 if (fd < 0 && errno != EEXIST)
                         break;
         }
@@ -262,8 +261,8 @@ static int64_t monotonic_ms(void)
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-enum mailotp_rc fio_lock(int dirfd, const char *name, uid_t owner, unsigned timeout_ms,
-                         int *fd_out, char *err, size_t errlen)
+enum mailotp_rc fio_lock(int dirfd, const char *name, uid_t owner, unsigned timeout_ms, int *fd_out,
+                         char *err, size_t errlen)
 {
         struct stat st;
         enum mailotp_rc rc;

@@ -61,8 +61,8 @@ enum mailotp_rc fio_unlink(int dirfd, const char *name, char *err, size_t errlen
  * holds the lock until fio_unlock().  Returns MAILOTP_ERR_LOCK_TIMEOUT,
  * MAILOTP_ERR_UNSAFE_FILE or MAILOTP_ERR_IO.
  */
-enum mailotp_rc fio_lock(int dirfd, const char *name, uid_t owner, unsigned timeout_ms,
-                         int *fd_out, char *err, size_t errlen);
+enum mailotp_rc fio_lock(int dirfd, const char *name, uid_t owner, unsigned timeout_ms, int *fd_out,
+                         char *err, size_t errlen);
 
 /* Release a lock taken by fio_lock (closing the descriptor drops the flock). */
 void fio_unlock(int fd);

@@ -77,8 +77,7 @@ int kv_key_is(const char *k, size_t klen, const char *name)
         return strlen(name) == klen && memcmp(k, name, klen) == 0;
 }
 
-enum mailotp_rc kv_parse_u64(const char *v, size_t vlen, uint64_t min, uint64_t max,
-                             uint64_t *out)
+enum mailotp_rc kv_parse_u64(const char *v, size_t vlen, uint64_t min, uint64_t max, uint64_t *out)
 {
         uint64_t acc = 0;
         size_t i;

@@ -38,8 +38,7 @@ int kv_key_is(const char *k, size_t klen, const char *name);
  * Strict unsigned decimal: digits only (no sign, no spaces, no hex), value in
  * [min, max].  Returns MAILOTP_OK or MAILOTP_ERR_FORMAT.
  */
-enum mailotp_rc kv_parse_u64(const char *v, size_t vlen, uint64_t min, uint64_t max,
-                             uint64_t *out);
+enum mailotp_rc kv_parse_u64(const char *v, size_t vlen, uint64_t min, uint64_t max, uint64_t *out);
 
 /*
  * Boolean: "yes"/"no", "true"/"false", "on"/"off", "1"/"0"; a bare key

@@ -33,6 +33,6 @@ const char *mailotp_strerror(enum mailotp_rc rc);
 /* Write a formatted reason into a caller buffer (err may be NULL or errlen 0).
  * Truncates silently; always NUL-terminates when errlen > 0. */
 void mailotp_seterr(char *err, size_t errlen, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #endif

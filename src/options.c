@@ -39,22 +39,22 @@ struct opt_desc {
 };
 
 static const struct opt_desc opt_table[] = {
-        {"dir", OPT_DIR, T_PATH, IN_ARGV | IN_FILE, 0, 0},
-        {"conf", OPT_CONF, T_PATH, IN_ARGV, 0, 0},
-        {"issuer", OPT_ISSUER, T_TEXT, IN_FILE, 0, 0},
-        {"window", OPT_WINDOW, T_UINT, IN_ARGV | IN_FILE, 0, TOTP_MAX_WINDOW},
-        {"digits", OPT_DIGITS, T_UINT, IN_ARGV | IN_FILE, PWSPLIT_MIN_DIGITS, PWSPLIT_MAX_DIGITS},
-        {"lockout_after", OPT_LOCKOUT_AFTER, T_UINT, IN_ARGV | IN_FILE, 0, 100},
-        {"lockout_delay", OPT_LOCKOUT_DELAY, T_UINT, IN_ARGV | IN_FILE, 1, 86400},
-        {"lockout_max", OPT_LOCKOUT_MAX, T_UINT, IN_ARGV | IN_FILE, 1, 7 * 86400},
-        {"lock_timeout", OPT_LOCK_TIMEOUT, T_UINT, IN_ARGV | IN_FILE, 1, 120},
-        {"enforce", OPT_ENFORCE, T_BOOL, IN_ARGV | IN_FILE, 0, 0},
-        {"debug", OPT_DEBUG, T_BOOL, IN_ARGV | IN_FILE, 0, 0},
-        {"split", OPT_SPLIT, T_WORD, IN_ARGV, 0, 0},
-        {"verify", OPT_VERIFY, T_WORD, IN_ARGV, 0, 0},
-        {"use_first_pass", OPT_PAM_OWN, T_WORD, IN_ARGV, 0, 0},
-        {"try_first_pass", OPT_PAM_OWN, T_WORD, IN_ARGV, 0, 0},
-        {"authtok_type", OPT_PAM_OWN, T_TEXT, IN_ARGV, 0, 0},
+    {"dir", OPT_DIR, T_PATH, IN_ARGV | IN_FILE, 0, 0},
+    {"conf", OPT_CONF, T_PATH, IN_ARGV, 0, 0},
+    {"issuer", OPT_ISSUER, T_TEXT, IN_FILE, 0, 0},
+    {"window", OPT_WINDOW, T_UINT, IN_ARGV | IN_FILE, 0, TOTP_MAX_WINDOW},
+    {"digits", OPT_DIGITS, T_UINT, IN_ARGV | IN_FILE, PWSPLIT_MIN_DIGITS, PWSPLIT_MAX_DIGITS},
+    {"lockout_after", OPT_LOCKOUT_AFTER, T_UINT, IN_ARGV | IN_FILE, 0, 100},
+    {"lockout_delay", OPT_LOCKOUT_DELAY, T_UINT, IN_ARGV | IN_FILE, 1, 86400},
+    {"lockout_max", OPT_LOCKOUT_MAX, T_UINT, IN_ARGV | IN_FILE, 1, 7 * 86400},
+    {"lock_timeout", OPT_LOCK_TIMEOUT, T_UINT, IN_ARGV | IN_FILE, 1, 120},
+    {"enforce", OPT_ENFORCE, T_BOOL, IN_ARGV | IN_FILE, 0, 0},
+    {"debug", OPT_DEBUG, T_BOOL, IN_ARGV | IN_FILE, 0, 0},
+    {"split", OPT_SPLIT, T_WORD, IN_ARGV, 0, 0},
+    {"verify", OPT_VERIFY, T_WORD, IN_ARGV, 0, 0},
+    {"use_first_pass", OPT_PAM_OWN, T_WORD, IN_ARGV, 0, 0},
+    {"try_first_pass", OPT_PAM_OWN, T_WORD, IN_ARGV, 0, 0},
+    {"authtok_type", OPT_PAM_OWN, T_TEXT, IN_ARGV, 0, 0},
 };
 
 #define OPT_COUNT (sizeof(opt_table) / sizeof(opt_table[0]))
@@ -94,8 +94,8 @@ static const struct opt_desc *opt_lookup(const char *k, size_t klen)
         return NULL;
 }
 
-static enum mailotp_rc set_path(char *dst, const char *v, size_t vlen, const char *name,
-                                char *err, size_t errlen)
+static enum mailotp_rc set_path(char *dst, const char *v, size_t vlen, const char *name, char *err,
+                                size_t errlen)
 {
         size_t i;
 
@@ -133,9 +133,9 @@ static enum mailotp_rc set_path(char *dst, const char *v, size_t vlen, const cha
         return MAILOTP_OK;
 }
 
-static enum mailotp_rc apply_one(struct mailotp_opts *o, const char *k, size_t klen,
-                                 const char *v, size_t vlen, enum opts_source src,
-                                 unsigned *seen_lo, unsigned *seen_hi, char *err, size_t errlen)
+static enum mailotp_rc apply_one(struct mailotp_opts *o, const char *k, size_t klen, const char *v,
+                                 size_t vlen, enum opts_source src, unsigned *seen_lo,
+                                 unsigned *seen_hi, char *err, size_t errlen)
 {
         const struct opt_desc *d = opt_lookup(k, klen);
         unsigned where = src == OPTS_SRC_ARGV ? IN_ARGV : IN_FILE;

@@ -31,9 +31,9 @@ enum opts_source {
 };
 
 struct mailotp_opts {
-        char dir[MAILOTP_PATH_MAX];    /* store directory, absolute */
-        char conf[MAILOTP_PATH_MAX];   /* configuration file, absolute */
-        bool conf_explicit;            /* conf= was given: the file must exist */
+        char dir[MAILOTP_PATH_MAX];      /* store directory, absolute */
+        char conf[MAILOTP_PATH_MAX];     /* configuration file, absolute */
+        bool conf_explicit;              /* conf= was given: the file must exist */
         char issuer[MAILOTP_ISSUER_MAX]; /* otpauth issuer (CLI); "" = host name */
         enum mailotp_mode mode;
         unsigned window;        /* accepted steps either side of now */

@@ -33,8 +33,15 @@ static int is_b32_char(char c)
 }
 
 /* One bit per key, to catch repeated and missing keys. */
-enum { R_VERSION = 1, R_STATUS = 2, R_SECRET = 4, R_DIGITS = 8, R_PERIOD = 16, R_CREATED = 32,
-       R_ENABLED = 64 };
+enum {
+        R_VERSION = 1,
+        R_STATUS = 2,
+        R_SECRET = 4,
+        R_DIGITS = 8,
+        R_PERIOD = 16,
+        R_CREATED = 32,
+        R_ENABLED = 64
+};
 
 enum mailotp_rc record_parse(const char *buf, size_t len, struct otp_record *r, char *err,
                              size_t errlen)
@@ -160,7 +167,7 @@ bad:
 
 /* snprintf into buf at *off; 0 on success, -1 when it does not fit. */
 static int append(char *buf, size_t bufsz, size_t *off, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int append(char *buf, size_t bufsz, size_t *off, const char *fmt, ...)
 {
@@ -178,8 +185,7 @@ static int append(char *buf, size_t bufsz, size_t *off, const char *fmt, ...)
         return 0;
 }
 
-enum mailotp_rc record_format(const struct otp_record *r, char *buf, size_t bufsz,
-                              size_t *outlen)
+enum mailotp_rc record_format(const struct otp_record *r, char *buf, size_t bufsz, size_t *outlen)
 {
         size_t off = 0;
 
@@ -193,8 +199,8 @@ enum mailotp_rc record_format(const struct otp_record *r, char *buf, size_t bufs
                    "# pam_mailotp user record: do not edit, use mailotp(1)\n"
                    "version = %u\nstatus = %s\nsecret = %s\ndigits = %u\nperiod = %u\n"
                    "created = %lld\n",
-                   RECORD_VERSION, record_status_name(r->status), r->secret, r->digits,
-                   r->period, (long long)r->created) != 0)
+                   RECORD_VERSION, record_status_name(r->status), r->secret, r->digits, r->period,
+                   (long long)r->created) != 0)
                 goto small;
         if (r->status == OTP_STATUS_ENABLED &&
             append(buf, bufsz, &off, "enabled = %lld\n", (long long)r->enabled) != 0)
@@ -294,8 +300,8 @@ enum mailotp_rc state_format(const struct otp_state *s, char *buf, size_t bufsz,
 {
         size_t off = 0;
 
-        if (append(buf, bufsz, &off,
-                   "# pam_mailotp user state: do not edit\nversion = %u\n", RECORD_VERSION) != 0)
+        if (append(buf, bufsz, &off, "# pam_mailotp user state: do not edit\nversion = %u\n",
+                   RECORD_VERSION) != 0)
                 return MAILOTP_ERR_INVALID;
         if (s->has_last_step &&
             append(buf, bufsz, &off, "last_step = %llu\n", (unsigned long long)s->last_step) != 0)

@@ -73,8 +73,7 @@ enum mailotp_rc record_parse(const char *buf, size_t len, struct otp_record *r, 
  * the terminating NUL.  Returns MAILOTP_ERR_INVALID for an inconsistent record
  * or a small buffer.  The caller zeroes buf (it holds the secret).
  */
-enum mailotp_rc record_format(const struct otp_record *r, char *buf, size_t bufsz,
-                              size_t *outlen);
+enum mailotp_rc record_format(const struct otp_record *r, char *buf, size_t bufsz, size_t *outlen);
 
 /* A state with no step used, no failures. */
 void state_init(struct otp_state *s);

@@ -14,8 +14,8 @@ enum mailotp_rc store_record_save(struct store *st, const char *key, const struc
         return st->ops->record_save(st, key, rec, err, errlen);
 }
 
-enum mailotp_rc store_state_load(struct store *st, const char *key, struct otp_state *s,
-                                 char *err, size_t errlen)
+enum mailotp_rc store_state_load(struct store *st, const char *key, struct otp_state *s, char *err,
+                                 size_t errlen)
 {
         return st->ops->state_load(st, key, s, err, errlen);
 }

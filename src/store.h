@@ -28,10 +28,9 @@ struct store_ops {
                                        const struct otp_record *rec, char *err, size_t errlen);
         enum mailotp_rc (*state_load)(struct store *st, const char *key, struct otp_state *s,
                                       char *err, size_t errlen);
-        enum mailotp_rc (*state_save)(struct store *st, const char *key,
-                                      const struct otp_state *s, char *err, size_t errlen);
-        enum mailotp_rc (*user_delete)(struct store *st, const char *key, char *err,
-                                       size_t errlen);
+        enum mailotp_rc (*state_save)(struct store *st, const char *key, const struct otp_state *s,
+                                      char *err, size_t errlen);
+        enum mailotp_rc (*user_delete)(struct store *st, const char *key, char *err, size_t errlen);
         enum mailotp_rc (*lock)(struct store *st, const char *key, unsigned timeout_ms,
                                 struct store_lock **lk, char *err, size_t errlen);
         void (*unlock)(struct store_lock *lk);
@@ -66,8 +65,8 @@ enum mailotp_rc store_record_load(struct store *st, const char *key, struct otp_
 enum mailotp_rc store_record_save(struct store *st, const char *key, const struct otp_record *rec,
                                   char *err, size_t errlen);
 /* Load the state; MAILOTP_ERR_NOT_FOUND when there is none. */
-enum mailotp_rc store_state_load(struct store *st, const char *key, struct otp_state *s,
-                                 char *err, size_t errlen);
+enum mailotp_rc store_state_load(struct store *st, const char *key, struct otp_state *s, char *err,
+                                 size_t errlen);
 /* Write the state durably (atomic replace); failure means it was not stored. */
 enum mailotp_rc store_state_save(struct store *st, const char *key, const struct otp_state *s,
                                  char *err, size_t errlen);

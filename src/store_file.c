@@ -207,14 +207,14 @@ static void fs_close(struct store *st)
 }
 
 static const struct store_ops file_ops = {
-        .record_load = fs_record_load,
-        .record_save = fs_record_save,
-        .state_load = fs_state_load,
-        .state_save = fs_state_save,
-        .user_delete = fs_user_delete,
-        .lock = fs_lock,
-        .unlock = fs_unlock,
-        .close = fs_close,
+    .record_load = fs_record_load,
+    .record_save = fs_record_save,
+    .state_load = fs_state_load,
+    .state_save = fs_state_save,
+    .user_delete = fs_user_delete,
+    .lock = fs_lock,
+    .unlock = fs_unlock,
+    .close = fs_close,
 };
 
 enum mailotp_rc store_open_files(const char *dir, uid_t owner, unsigned flags, struct store **out,
@@ -233,8 +233,8 @@ enum mailotp_rc store_open_files(const char *dir, uid_t owner, unsigned flags, s
         fs->flags = flags;
         for (i = 0; i < SUB_COUNT; i++)
                 fs->sub[i] = -1;
-        rc = fio_open_dir(AT_FDCWD, dir, owner, 022, (flags & STORE_CREATE) != 0, &fs->dirfd,
-                          err, errlen);
+        rc = fio_open_dir(AT_FDCWD, dir, owner, 022, (flags & STORE_CREATE) != 0, &fs->dirfd, err,
+                          errlen);
         if (rc != MAILOTP_OK) {
                 fs->dirfd = -1;
                 fs_close(&fs->base);

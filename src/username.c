@@ -43,8 +43,7 @@ int text_utf8_valid(const unsigned char *s, size_t len)
         return 1;
 }
 
-enum mailotp_rc username_to_key(const char *user, char *key, size_t keysz, char *err,
-                                size_t errlen)
+enum mailotp_rc username_to_key(const char *user, char *key, size_t keysz, char *err, size_t errlen)
 {
         size_t len, i;
 

@@ -28,7 +28,7 @@
 #include <string.h>
 #include <syslog.h>
 
-#define MAX_LINES 8
+#define MAX_LINES    8
 #define LINE_MAX_LEN 70000
 
 void pam_vsyslog(const pam_handle_t *pamh, int priority, const char *fmt, va_list args)
@@ -173,10 +173,10 @@ static int read_lines(struct answers *a)
 int main(int argc, char **argv)
 {
         static const struct option longopts[] = {
-                {"confdir", required_argument, NULL, 'c'},
-                {"rhost", required_argument, NULL, 'r'},
-                {"mode", required_argument, NULL, 'm'},
-                {NULL, 0, NULL, 0},
+            {"confdir", required_argument, NULL, 'c'},
+            {"rhost", required_argument, NULL, 'r'},
+            {"mode", required_argument, NULL, 'm'},
+            {NULL, 0, NULL, 0},
         };
         struct answers a;
         struct pam_conv conv;

@@ -8,6 +8,7 @@ codes always come from oathtool, never from the code under test.
 """
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -20,6 +21,9 @@ PAMAUTH = os.environ.get("MAILOTP_PAMAUTH")
 CLI = os.environ.get("MAILOTP_CLI")
 
 PERIOD = 30
+# e.g. "valgrind --error-exitcode=99 ...": every pamauth and mailotp run goes through it.
+WRAPPER = shlex.split(os.environ.get("MAILOTP_WRAPPER", ""))
+WRAPPER_FAILED = 99
 
 
 
@@ -29,6 +33,12 @@ def oathtool_code(secret, when, digits=6):
         ["oathtool", "--totp", "-b", "-d", str(digits), "-N", "@%d" % when, secret],
         check=True, capture_output=True, text=True)
     return out.stdout.strip()
+
+
+def check_wrapper(cmd, res):
+    """A memory checker's own failure (exit 99) fails the test, whatever PAM said."""
+    if WRAPPER and res.returncode == WRAPPER_FAILED:
+        raise AssertionError("%s reported errors:\n%s" % (WRAPPER[0], res.stderr[-6000:]))
 
 
 class World:
@@ -90,8 +100,9 @@ class World:
 
     # -- CLI -------------------------------------------------------------
     def cli(self, *args, check=None):
-        cmd = [CLI, "--dir", self.store, "--conf", self.conf] + list(args)
+        cmd = WRAPPER + [CLI, "--dir", self.store, "--conf", self.conf] + list(args)
         res = subprocess.run(cmd, capture_output=True, text=True)
+        check_wrapper(cmd, res)
         if check is not None and res.returncode != check:
             raise AssertionError("%s -> %d (want %d)\nstdout:%s\nstderr:%s" % (
                 cmd, res.returncode, check, res.stdout, res.stderr))
@@ -118,14 +129,15 @@ class World:
 
     # -- logins ----------------------------------------------------------
     def login(self, service, user, answer, rhost="192.0.2.7", mode="dovecot", extra_answers=()):
-        cmd = [PAMAUTH, "--confdir", self.confdir, "--mode", mode]
+        cmd = WRAPPER + [PAMAUTH, "--confdir", self.confdir, "--mode", mode]
         if rhost is not None:
             cmd += ["--rhost", rhost]
         cmd += [service, user]
         env = dict(os.environ, PAMAUTH_SYSLOG=self.syslog)
         stdin = "\n".join([answer] + list(extra_answers)) + "\n"
         res = subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=env,
-                             timeout=60)
+                             timeout=120)
+        check_wrapper(cmd, res)
         out = res.stdout.split()
         self.last_stderr = res.stderr
         return out[0] if out else "no-result(rc=%d): %s" % (res.returncode, res.stderr)

@@ -11,7 +11,7 @@ import subprocess
 import time
 import unittest
 
-from mailotp_testlib import PAMAUTH, WorldTest
+from mailotp_testlib import PAMAUTH, WRAPPER, WorldTest
 
 PW = "T9D3K!px"
 
@@ -262,8 +262,9 @@ class FailClosed(WorldTest):
     def test_missing_store_directory_fails_closed_for_everyone(self):
         self.w.set_password("bob", "pw")
         svc = self.w.simple_service("bob", name="bob")
-        svc = self.w.service("nostore", open(os.path.join(self.w.confdir, svc)).read()
-                             .replace(self.w.store, self.w.store + "-typo"))
+        with open(os.path.join(self.w.confdir, svc)) as f:
+            text = f.read().replace(self.w.store, self.w.store + "-typo")
+        svc = self.w.service("nostore", text)
         self.assertEqual(self.w.login(svc, "bob", "pw"), "PAM_AUTHINFO_UNAVAIL")
 
     def test_group_writable_store_directory(self):
@@ -366,7 +367,7 @@ class Concurrency(WorldTest):
         svc = self.w.simple_service("alice")
         answer = PW + self.w.code("alice", step + 1) + "\n"
         env = dict(os.environ, PAMAUTH_SYSLOG=self.w.syslog)
-        procs = [subprocess.Popen([PAMAUTH, "--confdir", self.w.confdir, svc, "alice"],
+        procs = [subprocess.Popen(WRAPPER + [PAMAUTH, "--confdir", self.w.confdir, svc, "alice"],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.DEVNULL, text=True, env=env)
                  for _ in range(12)]
@@ -375,7 +376,9 @@ class Concurrency(WorldTest):
             p.stdin.close()
         results = [p.stdout.read().split()[0] for p in procs]
         for p in procs:
-            p.wait(timeout=60)
+            p.wait(timeout=120)
+            if WRAPPER:
+                self.assertNotEqual(p.returncode, 99, "memory checker reported errors")
         self.assertEqual(results.count("PAM_SUCCESS"), 1, results)
         self.assertEqual(results.count("PAM_AUTH_ERR"), 11, results)
         self.assertEqual(sum("reason=replayed-code" in l for l in self.w.log_lines()), 11)
