@@ -377,8 +377,7 @@ class Concurrency(WorldTest):
         results = [p.stdout.read().split()[0] for p in procs]
         for p in procs:
             p.wait(timeout=120)
-            if WRAPPER:
-                self.assertNotEqual(p.returncode, 99, "memory checker reported errors")
+            self.assertNotEqual(p.returncode, 99, "memory checker reported errors")
         self.assertEqual(results.count("PAM_SUCCESS"), 1, results)
         self.assertEqual(results.count("PAM_AUTH_ERR"), 11, results)
         self.assertEqual(sum("reason=replayed-code" in l for l in self.w.log_lines()), 11)
