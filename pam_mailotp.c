@@ -59,6 +59,7 @@ static void log_outcome(const struct login *lg, int prio, const char *result, co
                         const struct auth_outcome *ao)
 {
         char extra[96] = "";
+        char detail[300] = "";
 
         if (ao != NULL && ao->locked_until > 0)
                 (void)snprintf(extra, sizeof(extra), " failures=%u locked_until=%lld", ao->failures,
@@ -67,9 +68,15 @@ static void log_outcome(const struct login *lg, int prio, const char *result, co
                 (void)snprintf(extra, sizeof(extra), " failures=%u", ao->failures);
         if (prio == LOG_DEBUG && !lg->opts.debug)
                 return;
-        pam_syslog(lg->pamh, prio, "result=%s reason=%s user=\"%s\" service=%s rhost=%s%s%s%s",
-                   result, reason, lg->user_log, lg->service, lg->rhost_log, extra,
-                   lg->err[0] != '\0' ? " detail=" : "", lg->err);
+        /* The detail can hold a store key (from the network): escape it like the user. */
+        if (lg->err[0] != '\0') {
+                char esc[sizeof(detail) - 12];
+
+                text_log_escape_text(lg->err, esc, sizeof(esc));
+                (void)snprintf(detail, sizeof(detail), " detail=\"%s\"", esc);
+        }
+        pam_syslog(lg->pamh, prio, "result=%s reason=%s user=\"%s\" service=%s rhost=%s%s%s",
+                   result, reason, lg->user_log, lg->service, lg->rhost_log, extra, detail);
 }
 
 /* The one mapping of a failed core result to a PAM result. */
@@ -262,8 +269,10 @@ static int do_front(struct login *lg)
                 /* Make sure PAM_AUTHTOK is set for the next module's use_first_pass. */
                 const char *tok = NULL;
 
-                if (pam_get_authtok(lg->pamh, PAM_AUTHTOK, &tok, NULL) != PAM_SUCCESS)
+                if (pam_get_authtok(lg->pamh, PAM_AUTHTOK, &tok, NULL) != PAM_SUCCESS) {
+                        log_outcome(lg, LOG_NOTICE, "failure", "no-password", NULL);
                         return PAM_AUTH_ERR;
+                }
                 return no_2fa(lg);
         }
         pr = get_and_split(lg, pass, sizeof(pass), code, sizeof(code));

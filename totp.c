@@ -29,6 +29,13 @@ enum mailotp_rc totp_verify(const unsigned char *key, size_t keylen, const char 
             window > TOTP_MAX_WINDOW || !pwsplit_is_code(code, digits))
                 return MAILOTP_ERR_INVALID;
 
+        /*
+         * liboath's contract asks for oath_init() before use.  It keeps no
+         * state of ours (for liboath's built-in crypto it is a no-op), so a
+         * balanced init/done per call is safe in threaded auth workers.
+         */
+        if (oath_init() != OATH_OK)
+                return MAILOTP_ERR_CRYPTO;
         center = totp_step(now, period);
         first = center >= window ? center - window : 0;
         /*
@@ -57,6 +64,7 @@ enum mailotp_rc totp_verify(const unsigned char *key, size_t keylen, const char 
                 }
         }
         secure_memzero(candidate, sizeof(candidate));
+        (void)oath_done();
         if (failed)
                 return MAILOTP_ERR_CRYPTO;
         if (fresh) {

@@ -162,14 +162,15 @@ static int cmd_enroll(struct cli *c)
         char issuer[MAILOTP_ISSUER_MAX], e_issuer[3 * MAILOTP_ISSUER_MAX + 1];
         char e_user[3 * USERNAME_MAX + 1], uri[2048];
         enum mailotp_rc rc;
-        int ex;
+        int ex, was_enabled;
 
         record_wipe(&rec);
         rc = store_lock(c->st, c->key, c->opts.lock_timeout * 1000U, &lk, c->err, sizeof(c->err));
         if (rc != MAILOTP_OK)
                 return store_fail(c, rc, "lock");
         rc = store_record_load(c->st, c->key, &old, c->err, sizeof(c->err));
-        if (rc == MAILOTP_OK && old.status == OTP_STATUS_ENABLED && !c->force) {
+        was_enabled = rc == MAILOTP_OK && old.status == OTP_STATUS_ENABLED;
+        if (was_enabled && !c->force) {
                 die_msg("%s already has 2FA enabled; disable it first (mailotp disable), "
                         "or re-enroll with --force",
                         c->user);
@@ -204,10 +205,17 @@ static int cmd_enroll(struct cli *c)
             uri, sizeof(uri),
             "otpauth://totp/%s:%s?secret=%s&issuer=%s&algorithm=SHA1&digits=%u&period=%u", e_issuer,
             e_user, rec.secret, e_issuer, rec.digits, rec.period);
-        printf("Enrolling %s (2FA stays off until the challenge code is confirmed).\n\n", c->user);
+        printf("Enrolling %s (2FA stays off until the challenge code is confirmed).\n", c->user);
+        if (was_enabled)
+                printf("WARNING: 2FA was enabled for %s; it is OFF until the new secret is "
+                       "confirmed.\n",
+                       c->user);
+        putchar('\n');
         if (!c->no_qr && qr_print_utf8(stdout, uri) != 0)
                 fputs("(the QR code could not be drawn; use the URI below)\n", stdout);
-        printf("\nScan the QR code with Authy, Google Authenticator or any TOTP app, or enter:\n");
+        printf("\n%s with Authy, Google Authenticator or any TOTP app:\n",
+               c->no_qr ? "Enter this URI (or a QR code made from it)"
+                        : "Scan the QR code, or enter this URI,");
         printf("%s\n\n", uri);
         printf("Then confirm with the code the app shows:  mailotp confirm %s CODE\n", c->user);
         ex = EX_DONE;
@@ -490,6 +498,10 @@ int main(int argc, char **argv)
         while ((opt = getopt_long(argc, argv, "d:c:fnhV", longopts, NULL)) != -1) {
                 switch (opt) {
                 case 'd':
+                        if (nwords >= 2) {
+                                die_msg("--dir and --conf may be given once each");
+                                return EX_USAGE;
+                        }
                         if (snprintf(dir_arg, sizeof(dir_arg), "dir=%s", optarg) >=
                             (int)sizeof(dir_arg)) {
                                 die_msg("--dir is too long");
@@ -498,6 +510,10 @@ int main(int argc, char **argv)
                         words[nwords++] = dir_arg;
                         break;
                 case 'c':
+                        if (nwords >= 2) {
+                                die_msg("--dir and --conf may be given once each");
+                                return EX_USAGE;
+                        }
                         if (snprintf(conf_arg, sizeof(conf_arg), "conf=%s", optarg) >=
                             (int)sizeof(conf_arg)) {
                                 die_msg("--conf is too long");
@@ -519,10 +535,6 @@ int main(int argc, char **argv)
                         return EX_DONE;
                 default:
                         usage(stderr);
-                        return EX_USAGE;
-                }
-                if (nwords > 2) {
-                        die_msg("--dir and --conf may be given once each");
                         return EX_USAGE;
                 }
         }

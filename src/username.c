@@ -91,7 +91,7 @@ enum mailotp_rc username_to_key(const char *user, char *key, size_t keysz, char 
         return MAILOTP_OK;
 }
 
-void text_log_escape(const char *in, char *out, size_t outsz)
+static void escape(const char *in, char *out, size_t outsz, int keep_space)
 {
         size_t o = 0;
         const char *p;
@@ -105,7 +105,8 @@ void text_log_escape(const char *in, char *out, size_t outsz)
                 char tmp[5];
                 size_t n;
 
-                if (c >= 0x21 && c < 0x7F && c != '"' && c != '\\') {
+                if (((c >= 0x21 && c < 0x7F) || (keep_space && c == ' ')) && c != '"' &&
+                    c != '\\') {
                         tmp[0] = (char)c;
                         tmp[1] = '\0';
                         n = 1;
@@ -125,4 +126,14 @@ void text_log_escape(const char *in, char *out, size_t outsz)
                 o += n;
         }
         out[o] = '\0';
+}
+
+void text_log_escape(const char *in, char *out, size_t outsz)
+{
+        escape(in, out, outsz, 0);
+}
+
+void text_log_escape_text(const char *in, char *out, size_t outsz)
+{
+        escape(in, out, outsz, 1);
 }

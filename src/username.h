@@ -42,4 +42,10 @@ int text_utf8_valid(const unsigned char *buf, size_t len);
  */
 void text_log_escape(const char *in, char *out, size_t outsz);
 
+/*
+ * As text_log_escape(), but spaces are kept: for free-text reasons that go
+ * inside quotes in a log line.
+ */
+void text_log_escape_text(const char *in, char *out, size_t outsz);
+
 #endif

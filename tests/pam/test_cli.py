@@ -55,7 +55,8 @@ class Enroll(WorldTest):
         self.w.enable("alice")
         res = self.w.cli("enroll", "--no-qr", "alice", check=3)
         self.assertIn("already has 2FA enabled", res.stderr)
-        self.w.cli("enroll", "--no-qr", "--force", "alice", check=0)
+        res = self.w.cli("enroll", "--no-qr", "--force", "alice", check=0)
+        self.assertIn("WARNING: 2FA was enabled for alice; it is OFF", res.stdout)
         self.assertEqual(self.w.status("alice")["status"], "pending")
 
     def test_invalid_usernames(self):
@@ -161,6 +162,10 @@ class Misc(WorldTest):
         self.w.cli("frobnicate", "alice", check=2)
         self.w.cli("status", "alice", "extra", check=2)
         self.assertIn("usage:", self.w.cli("--help", check=0).stdout)
+
+    def test_global_options_given_twice(self):
+        res = self.w.cli("--dir", "/a", "--dir", "/b", "status", "alice", check=2)
+        self.assertIn("once each", res.stderr)
 
     def test_bad_configuration(self):
         with open(self.w.conf, "w") as f:

@@ -321,7 +321,7 @@ class FailClosed(WorldTest):
     def test_digits_mismatch_with_record(self):
         svc = self.w.simple_service("alice", extra="digits=8", name="d8")
         self.assertEqual(self.w.login(svc, "alice", PW + "12345678"), "PAM_AUTHINFO_UNAVAIL")
-        self.assertLogged("detail=record has 6-digit codes")
+        self.assertLogged('detail="record has 6-digit codes, configuration says digits=8"$')
 
 
 class BadOptionsAndNames(WorldTest):
