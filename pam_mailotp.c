@@ -9,6 +9,8 @@
  *   (none)  simple: split the code off, verify it, forward the bare password
  *   split   hardened, first entry: split and stash the code, forward the password
  *   verify  hardened, after the password module: verify the stashed code
+ * In the simple and split modes an application password ends the stack with
+ * PAM_SUCCESS (the documented control is success=done).
  */
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
@@ -20,25 +22,29 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "apppw.h"
 #include "auth.h"
 #include "config.h"
 #include "options.h"
 #include "password_split.h"
 #include "record.h"
+#include "recovery.h"
 #include "secure.h"
 #include "store.h"
 #include "username.h"
+#include "words.h"
 
 /* Hidden visibility is the default; only the PAM entry points are exported. */
 #define MAILOTP_EXPORT __attribute__((visibility("default")))
 
 #define AUTHTOK_MAX 1024U /* longest submitted string we look at */
 #define STASH_NAME  "pam_mailotp_stash"
+#define CONTINUE    (-1) /* not an application password: go on with 2FA */
 
-/* What split leaves for verify: the code and whose it is. */
+/* What split leaves for verify: the code, whose it is, and its grace fingerprint. */
 struct stash {
         char key[USERNAME_MAX + 1];
-        char code[PWSPLIT_MAX_DIGITS + 1];
+        struct auth_code code;
 };
 
 /* Everything one authentication call knows; lives on the stack, never global. */
@@ -49,8 +55,10 @@ struct login {
         char user_log[128];
         char rhost_log[80];
         const char *service;
+        const char *rhost; /* raw, for fingerprints; NULL when unset */
         struct store *st;
         struct otp_record rec;
+        int known; /* enrolled (or app password matched): outcomes go to the last-logins log */
         char err[256];
 };
 
@@ -79,6 +87,21 @@ static void log_outcome(const struct login *lg, int prio, const char *result, co
                    result, reason, lg->user_log, lg->service, lg->rhost_log, extra, detail);
 }
 
+/* Keep the outcome in the user's last-logins log.  Best effort: never fails a login. */
+static void note_last(struct login *lg, int success, const char *method, const char *reason)
+{
+        struct lastlog_event ev;
+        char err[160];
+
+        if (!lg->known)
+                return;
+        lastlog_event_set(&ev, (int64_t)time(NULL), success, method, lg->service, lg->rhost,
+                          reason);
+        if (store_lastlog_append(lg->st, lg->key, &ev, lg->opts.last_logins, err, sizeof(err)) !=
+            MAILOTP_OK)
+                pam_syslog(lg->pamh, LOG_WARNING, "last-logins log not written: %s", err);
+}
+
 /* The one mapping of a failed core result to a PAM result. */
 static int pam_result_for(enum mailotp_rc rc)
 {
@@ -86,6 +109,8 @@ static int pam_result_for(enum mailotp_rc rc)
         case MAILOTP_ERR_NO_CODE:
         case MAILOTP_ERR_MISMATCH:
         case MAILOTP_ERR_REPLAY:
+        case MAILOTP_ERR_EXPIRED:
+        case MAILOTP_ERR_NOT_ALLOWED:
                 return PAM_AUTH_ERR;
         case MAILOTP_ERR_LOCKED:
                 return PAM_MAXTRIES;
@@ -107,15 +132,22 @@ static int pam_result_for(enum mailotp_rc rc)
         return PAM_AUTH_ERR; /* never success by accident */
 }
 
-/* Log a failure and return its PAM result. */
-static int fail(struct login *lg, enum mailotp_rc rc, const struct auth_outcome *ao)
+/* Log (and note) a failure and return its PAM result. */
+static int fail_with(struct login *lg, enum mailotp_rc rc, const struct auth_outcome *ao,
+                     const char *method)
 {
         int pr = pam_result_for(rc);
-        int prio = pr == PAM_AUTH_ERR || pr == PAM_MAXTRIES ? LOG_NOTICE : LOG_ERR;
+        int refused = pr == PAM_AUTH_ERR || pr == PAM_MAXTRIES;
 
-        log_outcome(lg, prio, pr == PAM_AUTH_ERR || pr == PAM_MAXTRIES ? "failure" : "error",
+        log_outcome(lg, refused ? LOG_NOTICE : LOG_ERR, refused ? "failure" : "error",
                     mailotp_strerror(rc), ao);
+        note_last(lg, 0, method, mailotp_strerror(rc));
         return pr;
+}
+
+static int fail(struct login *lg, enum mailotp_rc rc, const struct auth_outcome *ao)
+{
+        return fail_with(lg, rc, ao, NULL);
 }
 
 /* Options, user, store.  PAM_SUCCESS or the PAM error to return. */
@@ -131,8 +163,10 @@ static int login_begin(struct login *lg, pam_handle_t *pamh, int argc, const cha
         memcpy(lg->rhost_log, "-", 2);
         if (pam_get_item(pamh, PAM_SERVICE, &item) == PAM_SUCCESS && item != NULL)
                 lg->service = item;
-        if (pam_get_item(pamh, PAM_RHOST, &item) == PAM_SUCCESS && item != NULL)
+        if (pam_get_item(pamh, PAM_RHOST, &item) == PAM_SUCCESS && item != NULL) {
+                lg->rhost = item;
                 text_log_escape(item, lg->rhost_log, sizeof(lg->rhost_log));
+        }
 
         opts_init(&lg->opts);
         rc = config_load(&lg->opts, argc, argv, geteuid(), lg->err, sizeof(lg->err));
@@ -173,6 +207,7 @@ static int load_record(struct login *lg, int *pr)
                 *pr = fail(lg, rc, NULL);
                 return -1;
         }
+        lg->known = 1;
         if (lg->rec.digits != lg->opts.digits) {
                 mailotp_seterr(lg->err, sizeof(lg->err),
                                "record has %u-digit codes, configuration says digits=%u",
@@ -194,31 +229,177 @@ static int no_2fa(struct login *lg)
         return PAM_IGNORE;
 }
 
-/*
- * Get the submitted string and split it.  On PAM_SUCCESS, `pass` holds the
- * bare password (NUL-terminated, passsz bytes) and `code` the digits.
- */
-static int get_and_split(struct login *lg, char *pass, size_t passsz, char *code, size_t codesz)
+/* The submitted string (hidden prompt).  Sets PAM_AUTHTOK for the modules after us. */
+static int get_token(struct login *lg, const char **tok, size_t *len)
 {
-        const char *tok = NULL;
-        size_t len, plen = 0;
-        enum mailotp_rc rc;
-
-        if (pam_get_authtok(lg->pamh, PAM_AUTHTOK, &tok, NULL) != PAM_SUCCESS || tok == NULL) {
+        *tok = NULL;
+        if (pam_get_authtok(lg->pamh, PAM_AUTHTOK, tok, NULL) != PAM_SUCCESS || *tok == NULL) {
                 log_outcome(lg, LOG_NOTICE, "failure", "no-password", NULL);
                 return PAM_AUTH_ERR;
         }
-        len = strnlen(tok, AUTHTOK_MAX + 1);
+        *len = strnlen(*tok, AUTHTOK_MAX + 1);
+        return PAM_SUCCESS;
+}
+
+/* 1 when the service is listed in no_app_passwords. */
+static int app_passwords_barred(const struct login *lg)
+{
+        const char *list = lg->opts.no_app_passwords;
+        size_t slen = strlen(lg->service), k = 0;
+
+        while (list[k] != '\0') {
+                size_t end = k;
+
+                while (list[end] != '\0' && list[end] != ',')
+                        end++;
+                if (end - k == slen && strncasecmp(list + k, lg->service, slen) == 0)
+                        return 1;
+                k = list[end] == ',' ? end + 1 : end;
+        }
+        return 0;
+}
+
+/*
+ * The whole string as an application password of this user: PAM_SUCCESS,
+ * a logged refusal, or CONTINUE when it is not one of theirs.
+ */
+static int try_app_password(struct login *lg, const char *tok, size_t len)
+{
+        char letters[APPPW_LETTERS + 1], name[APPPW_NAME_MAX + 1], method[APPPW_NAME_MAX + 16];
+        enum mailotp_rc rc;
+
+        if (len > APPPW_TYPED_MAX + 8 || app_passwords_barred(lg) ||
+            words_normalise(tok, len, APPPW_LETTERS, letters, sizeof(letters)) != 0)
+                return CONTINUE;
+        rc = auth_app_password(lg->st, lg->key, letters, lg->service, lg->rhost,
+                               (int64_t)time(NULL), lg->opts.lock_timeout * 1000U, name,
+                               sizeof(name), lg->err, sizeof(lg->err));
+        secure_memzero(letters, sizeof(letters));
+        if (rc == MAILOTP_ERR_NOT_FOUND || rc == MAILOTP_ERR_MISMATCH) {
+                lg->err[0] = '\0';
+                return CONTINUE;
+        }
+        lg->known = 1;
+        (void)snprintf(method, sizeof(method), "app-password:%s", name);
+        if (rc != MAILOTP_OK)
+                return fail_with(lg, rc, NULL, method);
+        lg->err[0] = '\0';
+        mailotp_seterr(lg->err, sizeof(lg->err), "app password %s", name);
+        log_outcome(lg, LOG_INFO, "success", "app-password", NULL);
+        lg->err[0] = '\0';
+        note_last(lg, 1, method, "app-password");
+        return PAM_SUCCESS;
+}
+
+/* Ask for the code in a second hidden prompt (option `prompt`). */
+static int prompt_code(struct login *lg, struct auth_code *ac)
+{
+        char *resp = NULL;
+        size_t rlen, plen;
+        int pr = PAM_AUTH_ERR;
+
+        if (pam_prompt(lg->pamh, PAM_PROMPT_ECHO_OFF, &resp, "%s", lg->opts.prompt_text) !=
+                PAM_SUCCESS ||
+            resp == NULL) {
+                log_outcome(lg, LOG_NOTICE, "failure", "no-code-answer", NULL);
+                goto out;
+        }
+        rlen = strnlen(resp, 64);
+        /* The answer is a TOTP code (spaces allowed) or a recovery code. */
+        {
+                char digits[PWSPLIT_MAX_DIGITS + 2];
+                size_t i, o = 0;
+
+                for (i = 0; i < rlen && o < sizeof(digits) - 1; i++) {
+                        if (resp[i] != ' ')
+                                digits[o++] = resp[i];
+                }
+                digits[o] = '\0';
+                if (pwsplit_is_code(digits, lg->rec.digits)) {
+                        ac->kind = AUTH_TOTP;
+                        memcpy(ac->code, digits, o + 1);
+                        pr = PAM_SUCCESS;
+                }
+                secure_memzero(digits, sizeof(digits));
+        }
+        if (pr != PAM_SUCCESS && rlen == RECOVERY_TYPED) {
+                /* recovery_split wants a non-empty prefix: give it one. */
+                char tmp[RECOVERY_TYPED + 2];
+
+                tmp[0] = 'x';
+                memcpy(tmp + 1, resp, RECOVERY_TYPED);
+                if (recovery_split(tmp, RECOVERY_TYPED + 1, &plen, ac->code, sizeof(ac->code)) ==
+                    0) {
+                        ac->kind = AUTH_RECOVERY;
+                        pr = PAM_SUCCESS;
+                }
+                secure_memzero(tmp, sizeof(tmp));
+        }
+        if (pr != PAM_SUCCESS)
+                pr = fail(lg, MAILOTP_ERR_NO_CODE, NULL);
+out:
+        if (resp != NULL)
+                secure_strfree(resp);
+        return pr;
+}
+
+/*
+ * Split the submitted string into the bare password (into pass) and what
+ * stands for the second factor (into ac): trailing TOTP digits, a trailing
+ * recovery code, or with `prompt` an answer to a second prompt.
+ */
+static int split_code(struct login *lg, const char *tok, size_t len, char *pass, size_t passsz,
+                      struct auth_code *ac)
+{
+        size_t plen = 0;
+
         if (len > AUTHTOK_MAX) {
                 log_outcome(lg, LOG_NOTICE, "failure", "password-too-long", NULL);
                 return PAM_AUTH_ERR;
         }
-        rc = pwsplit_split(tok, len, lg->rec.digits, &plen, code, codesz);
-        if (rc != MAILOTP_OK || plen >= passsz)
-                return fail(lg, rc != MAILOTP_OK ? rc : MAILOTP_ERR_NO_CODE, NULL);
+        memset(ac, 0, sizeof(*ac));
+        if (pwsplit_split(tok, len, lg->rec.digits, &plen, ac->code, sizeof(ac->code)) ==
+            MAILOTP_OK) {
+                ac->kind = AUTH_TOTP;
+        } else if (recovery_split(tok, len, &plen, ac->code, sizeof(ac->code)) == 0) {
+                ac->kind = AUTH_RECOVERY;
+        } else if (lg->opts.prompt && len > 0) {
+                int pr = prompt_code(lg, ac);
+
+                if (pr != PAM_SUCCESS)
+                        return pr;
+                plen = len;
+        } else {
+                return fail(lg, MAILOTP_ERR_NO_CODE, NULL);
+        }
+        if (plen >= passsz)
+                return fail(lg, MAILOTP_ERR_NO_CODE, NULL);
         memcpy(pass, tok, plen);
         pass[plen] = '\0';
         return PAM_SUCCESS;
+}
+
+/* reuse_grace: fingerprint of (user, service, rhost, password + code). */
+static void add_grace(struct login *lg, const char *pass, struct auth_code *ac)
+{
+        unsigned char skey[MAC_KEY_LEN];
+        char both[AUTHTOK_MAX + RECOVERY_LETTERS + 2];
+        size_t plen = strlen(pass), clen = strlen(ac->code);
+
+        if (lg->opts.reuse_grace == 0 || ac->kind != AUTH_TOTP || plen + clen >= sizeof(both))
+                return;
+        if (store_server_key(lg->st, 0, skey, lg->err, sizeof(lg->err)) != MAILOTP_OK) {
+                log_outcome(lg, LOG_WARNING, "warning", "no-server-key-for-reuse-grace", NULL);
+                lg->err[0] = '\0';
+                return;
+        }
+        memcpy(both, pass, plen);
+        memcpy(both + plen, ac->code, clen);
+        if (auth_grace_fingerprint(skey, lg->key, lg->service, lg->rhost, both, plen + clen,
+                                   ac->grace) == MAILOTP_OK)
+                ac->has_grace = 1;
+        secure_memzero(skey, sizeof(skey));
+        secure_memzero(both, sizeof(both));
 }
 
 /* Replace PAM_AUTHTOK with the bare password (libpam copies it). */
@@ -232,18 +413,30 @@ static int forward_password(struct login *lg, const char *pass)
 }
 
 /* Verify a code for lg's enabled record; PAM_SUCCESS or the logged failure. */
-static int check_code(struct login *lg, const char *code)
+static int check_code(struct login *lg, const struct auth_code *ac)
 {
         struct auth_policy pol;
         struct auth_outcome ao;
+        const char *method = ac->kind == AUTH_RECOVERY ? "recovery-code" : "code";
+        const char *reason;
         enum mailotp_rc rc;
+        char left[48] = "";
 
         auth_policy_from_opts(&pol, &lg->opts);
-        rc = auth_verify_code(lg->st, lg->key, &lg->rec, code, (int64_t)time(NULL), &pol, &ao,
-                              lg->err, sizeof(lg->err));
+        rc = auth_check(lg->st, lg->key, &lg->rec, ac, (int64_t)time(NULL), &pol, &ao, lg->err,
+                        sizeof(lg->err));
         if (rc != MAILOTP_OK)
-                return fail(lg, rc, &ao);
-        log_outcome(lg, LOG_INFO, "success", "code-accepted", NULL);
+                return fail_with(lg, rc, &ao, method);
+        if (ac->kind == AUTH_RECOVERY) {
+                reason = "recovery-code-accepted";
+                (void)snprintf(left, sizeof(left), "%zu recovery codes left", ao.recovery_left);
+                mailotp_seterr(lg->err, sizeof(lg->err), "%s", left);
+        } else {
+                reason = ao.reused ? "code-reused-within-grace" : "code-accepted";
+        }
+        log_outcome(lg, ac->kind == AUTH_RECOVERY ? LOG_NOTICE : LOG_INFO, "success", reason, NULL);
+        lg->err[0] = '\0';
+        note_last(lg, 1, ao.reused ? "code-reuse" : method, reason);
         return PAM_SUCCESS;
 }
 
@@ -254,56 +447,60 @@ static void stash_cleanup(pam_handle_t *pamh, void *data, int error_status)
         secure_freezero(data, sizeof(struct stash));
 }
 
+/* Keep the code for `verify` in the PAM handle. */
+static int stash_code(struct login *lg, const struct auth_code *ac)
+{
+        struct stash *sh = calloc(1, sizeof(*sh));
+
+        if (sh == NULL)
+                return fail(lg, MAILOTP_ERR_NOMEM, NULL);
+        memcpy(sh->key, lg->key, sizeof(sh->key));
+        sh->code = *ac;
+        if (pam_set_data(lg->pamh, STASH_NAME, sh, stash_cleanup) != PAM_SUCCESS) {
+                secure_freezero(sh, sizeof(*sh));
+                return fail(lg, MAILOTP_ERR_NOMEM, NULL);
+        }
+        log_outcome(lg, LOG_DEBUG, "split", "code-stashed", NULL);
+        return PAM_SUCCESS;
+}
+
 /* Simple mode and split mode share the front half. */
 static int do_front(struct login *lg)
 {
         char pass[AUTHTOK_MAX + 1];
-        char code[PWSPLIT_MAX_DIGITS + 1];
-        struct stash *sh = NULL;
-        int pr = PAM_AUTH_ERR, has;
+        struct auth_code ac;
+        const char *tok = NULL;
+        size_t len = 0;
+        int pr, has;
 
+        memset(&ac, 0, sizeof(ac));
+        pr = get_token(lg, &tok, &len);
+        if (pr != PAM_SUCCESS)
+                return pr;
+        pr = try_app_password(lg, tok, len);
+        if (pr != CONTINUE)
+                return pr;
         has = load_record(lg, &pr);
         if (has < 0)
                 return pr;
-        if (has == 0) {
-                /* Make sure PAM_AUTHTOK is set for the next module's use_first_pass. */
-                const char *tok = NULL;
-
-                if (pam_get_authtok(lg->pamh, PAM_AUTHTOK, &tok, NULL) != PAM_SUCCESS) {
-                        log_outcome(lg, LOG_NOTICE, "failure", "no-password", NULL);
-                        return PAM_AUTH_ERR;
-                }
+        if (has == 0)
                 return no_2fa(lg);
-        }
-        pr = get_and_split(lg, pass, sizeof(pass), code, sizeof(code));
+        pr = split_code(lg, tok, len, pass, sizeof(pass), &ac);
         if (pr != PAM_SUCCESS)
                 goto out;
-        if (lg->opts.mode == MAILOTP_MODE_SIMPLE) {
-                pr = check_code(lg, code);
-        } else {
-                sh = calloc(1, sizeof(*sh));
-                if (sh == NULL) {
-                        pr = fail(lg, MAILOTP_ERR_NOMEM, NULL);
-                        goto out;
-                }
-                memcpy(sh->key, lg->key, sizeof(sh->key));
-                memcpy(sh->code, code, sizeof(sh->code));
-                if (pam_set_data(lg->pamh, STASH_NAME, sh, stash_cleanup) != PAM_SUCCESS) {
-                        secure_freezero(sh, sizeof(*sh));
-                        pr = fail(lg, MAILOTP_ERR_NOMEM, NULL);
-                        goto out;
-                }
-                log_outcome(lg, LOG_DEBUG, "split", "code-stashed", NULL);
-                pr = PAM_SUCCESS;
-        }
+        add_grace(lg, pass, &ac);
+        if (lg->opts.mode == MAILOTP_MODE_SIMPLE)
+                pr = check_code(lg, &ac);
+        else
+                pr = stash_code(lg, &ac);
         if (pr == PAM_SUCCESS)
                 pr = forward_password(lg, pass);
-        /* Never PAM_SUCCESS here: with success=done it would skip the password check. */
+        /* Never PAM_SUCCESS for a code: with success=done it would skip the password check. */
         if (pr == PAM_SUCCESS)
                 pr = PAM_IGNORE;
 out:
         secure_memzero(pass, sizeof(pass));
-        secure_memzero(code, sizeof(code));
+        secure_memzero(&ac, sizeof(ac));
         return pr;
 }
 
@@ -312,7 +509,7 @@ static int do_verify(struct login *lg)
 {
         const void *data = NULL;
         const struct stash *sh;
-        char code[PWSPLIT_MAX_DIGITS + 1];
+        struct auth_code ac;
         int pr = PAM_AUTH_ERR, has;
 
         has = load_record(lg, &pr);
@@ -322,6 +519,7 @@ static int do_verify(struct login *lg)
                 if (has == 0)
                         return no_2fa(lg);
                 log_outcome(lg, LOG_NOTICE, "failure", "no-stashed-code", NULL);
+                note_last(lg, 0, NULL, "no-stashed-code");
                 return PAM_AUTH_ERR;
         }
         sh = data;
@@ -331,11 +529,11 @@ static int do_verify(struct login *lg)
                 (void)pam_set_data(lg->pamh, STASH_NAME, NULL, NULL);
                 return PAM_AUTH_ERR;
         }
-        memcpy(code, sh->code, sizeof(code));
+        ac = sh->code;
         /* Consume the stash: one split, one verify. */
         (void)pam_set_data(lg->pamh, STASH_NAME, NULL, NULL);
-        pr = check_code(lg, code);
-        secure_memzero(code, sizeof(code));
+        pr = check_code(lg, &ac);
+        secure_memzero(&ac, sizeof(ac));
         return pr;
 }
 

@@ -6,9 +6,12 @@
  *
  * Exit codes (stable, documented in mailotp(1)):
  *   0 done   1 code refused   2 usage or configuration error
- *   3 wrong state for this verb (not enrolled, already enabled, ...)
+ *   3 wrong state for this verb (not enrolled, already enabled, no such name, ...)
  *   4 store error (unreadable, unsafe, corrupt, I/O, lock timeout)
+ * With --json every outcome is one JSON object on stdout; errors are
+ * {"error": MESSAGE, "code": CODE} with the same exit codes.
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -18,16 +21,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "apppw.h"
 #include "auth.h"
 #include "config.h"
+#include "json.h"
+#include "kv.h"
+#include "lastlog.h"
+#include "mac.h"
 #include "options.h"
 #include "password_split.h"
 #include "qr.h"
 #include "record.h"
+#include "recovery.h"
 #include "secure.h"
 #include "store.h"
 #include "totp.h"
 #include "username.h"
+#include "words.h"
 
 #ifndef MAILOTP_VERSION
 #define MAILOTP_VERSION "0"
@@ -44,24 +54,46 @@ enum exit_code {
 struct cli {
         struct mailotp_opts opts;
         struct store *st;
+        struct json j;
+        bool json;
         bool force;
         bool no_qr;
+        const char *qr_spec;  /* --qr FORMAT[:FILE] */
+        const char *services; /* --services */
+        const char *expires;  /* --expires DAYS */
         const char *user;
         char key[USERNAME_MAX + 1];
         char err[256];
 };
 
-static void die_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * Report an error: "mailotp: MESSAGE" on stderr, or with --json
+ * {"error": MESSAGE, "code": CODE} on stdout.  Returns `ex`.
+ */
+static int fail(struct cli *c, int ex, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static void die_msg(const char *fmt, ...)
+static int fail(struct cli *c, int ex, const char *code, const char *fmt, ...)
 {
+        char msg[512];
         va_list ap;
 
-        fputs("mailotp: ", stderr);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        (void)vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        fputc('\n', stderr);
+        if (c->json) {
+                json_init(&c->j, stdout);
+                json_obj_begin(&c->j);
+                json_key(&c->j, "error");
+                json_str(&c->j, msg);
+                json_key(&c->j, "code");
+                json_str(&c->j, code);
+                json_obj_end(&c->j);
+                json_end(&c->j);
+        } else {
+                fprintf(stderr, "mailotp: %s\n", msg);
+        }
+        return ex;
 }
 
 /* The one mapping of a core result to an exit code. */
@@ -74,6 +106,8 @@ static int exit_for(enum mailotp_rc rc)
         case MAILOTP_ERR_MISMATCH:
         case MAILOTP_ERR_REPLAY:
         case MAILOTP_ERR_LOCKED:
+        case MAILOTP_ERR_EXPIRED:
+        case MAILOTP_ERR_NOT_ALLOWED:
                 return EX_REFUSED;
         case MAILOTP_ERR_INVALID:
                 return EX_USAGE;
@@ -91,11 +125,11 @@ static int exit_for(enum mailotp_rc rc)
         return EX_STORE;
 }
 
-/* Report a store failure with its reason and return the exit code. */
+/* Report a core failure with its reason. */
 static int store_fail(struct cli *c, enum mailotp_rc rc, const char *what)
 {
-        die_msg("%s: %s%s%s", what, mailotp_strerror(rc), c->err[0] ? ": " : "", c->err);
-        return exit_for(rc);
+        return fail(c, exit_for(rc), mailotp_strerror(rc), "%s: %s%s%s", what, mailotp_strerror(rc),
+                    c->err[0] ? ": " : "", c->err);
 }
 
 static void format_time(int64_t t, char *buf, size_t bufsz)
@@ -145,43 +179,230 @@ static int normalise_code(const char *in, unsigned digits, char *out, size_t out
         return pwsplit_is_code(out, digits) ? 0 : -1;
 }
 
-static int open_store(struct cli *c)
+static int lock_user(struct cli *c, struct store_lock **lk)
 {
         enum mailotp_rc rc;
 
-        rc = store_open_files(c->opts.dir, geteuid(), STORE_CREATE, &c->st, c->err, sizeof(c->err));
-        if (rc != MAILOTP_OK)
-                return store_fail(c, rc, c->opts.dir);
-        return EX_DONE;
+        rc = store_lock(c->st, c->key, c->opts.lock_timeout * 1000U, lk, c->err, sizeof(c->err));
+        return rc == MAILOTP_OK ? EX_DONE : store_fail(c, rc, "lock");
+}
+
+/* JSON: start the result object with the user. */
+static void json_result(struct cli *c)
+{
+        json_init(&c->j, stdout);
+        json_obj_begin(&c->j);
+        json_key(&c->j, "user");
+        json_str(&c->j, c->user);
+}
+
+/* ---- enroll ------------------------------------------------------------ */
+
+/* Write the QR image to a file the caller names (0600: it holds the secret). */
+static int write_qr_file(struct cli *c, const char *path, const char *uri, enum qr_format fmt)
+{
+        FILE *f;
+        int fd, ok;
+
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+                if (fd >= 0)
+                        (void)close(fd);
+                return fail(c, EX_USAGE, "qr-file", "cannot write %s", path);
+        }
+        ok = qr_render(f, uri, fmt) == 0;
+        if (fclose(f) != 0)
+                ok = 0;
+        return ok ? EX_DONE : fail(c, EX_STORE, "qr-file", "cannot write the QR code to %s", path);
+}
+
+/* Show the new enrollment: URI, QR in the chosen format, next step. */
+static int show_enrollment(struct cli *c, const struct otp_record *rec, int was_enabled)
+{
+        char issuer[MAILOTP_ISSUER_MAX], e_issuer[3 * MAILOTP_ISSUER_MAX + 1];
+        char e_user[3 * USERNAME_MAX + 1], uri[2048], fmtname[16];
+        const char *spec = c->qr_spec, *file = NULL, *colon;
+        enum qr_format fmt = QR_FORMAT_TERMINAL;
+        int want_qr = !c->no_qr && !(c->json && spec == NULL);
+        unsigned char *img = NULL;
+        size_t imglen = 0;
+        int ex = EX_DONE;
+
+        if (c->opts.issuer[0] != '\0')
+                (void)snprintf(issuer, sizeof(issuer), "%s", c->opts.issuer);
+        else if (gethostname(issuer, sizeof(issuer)) != 0 || issuer[0] == '\0')
+                (void)snprintf(issuer, sizeof(issuer), "mailotp");
+        issuer[sizeof(issuer) - 1] = '\0';
+        uri_escape(issuer, e_issuer, sizeof(e_issuer));
+        uri_escape(c->user, e_user, sizeof(e_user));
+        (void)snprintf(
+            uri, sizeof(uri),
+            "otpauth://totp/%s:%s?secret=%s&issuer=%s&algorithm=SHA1&digits=%u&period=%u", e_issuer,
+            e_user, rec->secret, e_issuer, rec->digits, rec->period);
+        if (spec != NULL) {
+                colon = strchr(spec, ':');
+                (void)snprintf(fmtname, sizeof(fmtname), "%.*s",
+                               (int)(colon != NULL ? (size_t)(colon - spec) : strlen(spec)), spec);
+                file = colon != NULL && colon[1] != '\0' ? colon + 1 : NULL;
+                if (qr_format_parse(fmtname, &fmt) != 0) /* checked before enrolling */
+                        fmt = QR_FORMAT_TERMINAL;
+        } else {
+                (void)snprintf(fmtname, sizeof(fmtname), "terminal");
+        }
+        if (want_qr && file != NULL) {
+                ex = write_qr_file(c, file, uri, fmt);
+                if (ex != EX_DONE)
+                        goto out;
+        }
+
+        if (c->json) {
+                json_result(c);
+                json_key(&c->j, "status");
+                json_str(&c->j, "pending");
+                json_key(&c->j, "was_enabled");
+                json_bool(&c->j, was_enabled);
+                json_key(&c->j, "issuer");
+                json_str(&c->j, issuer);
+                json_key(&c->j, "secret");
+                json_str(&c->j, rec->secret);
+                json_key(&c->j, "digits");
+                json_int(&c->j, rec->digits);
+                json_key(&c->j, "period");
+                json_int(&c->j, rec->period);
+                json_key(&c->j, "uri");
+                json_str(&c->j, uri);
+                json_key(&c->j, "qr");
+                if (!want_qr) {
+                        json_null(&c->j);
+                } else {
+                        json_obj_begin(&c->j);
+                        json_key(&c->j, "format");
+                        json_str(&c->j, fmtname);
+                        if (file != NULL) {
+                                json_key(&c->j, "file");
+                                json_str(&c->j, file);
+                        } else if (qr_render_mem(uri, fmt, &img, &imglen) == 0) {
+                                static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+                                                          "opqrstuvwxyz0123456789+/";
+                                size_t i, o = 0;
+                                char *enc;
+
+                                json_key(&c->j, fmt == QR_FORMAT_PNG ? "base64" : "data");
+                                if (fmt != QR_FORMAT_PNG) {
+                                        enc = malloc(imglen + 1);
+                                        if (enc != NULL) {
+                                                memcpy(enc, img, imglen);
+                                                enc[imglen] = '\0';
+                                        }
+                                } else {
+                                        enc = malloc(4 * ((imglen + 2) / 3) + 1);
+                                        for (i = 0; enc != NULL && i < imglen; i += 3) {
+                                                unsigned v = (unsigned)img[i] << 16;
+
+                                                if (i + 1 < imglen)
+                                                        v |= (unsigned)img[i + 1] << 8;
+                                                if (i + 2 < imglen)
+                                                        v |= img[i + 2];
+                                                enc[o++] = b64[(v >> 18) & 63];
+                                                enc[o++] = b64[(v >> 12) & 63];
+                                                enc[o++] =
+                                                    i + 1 < imglen ? b64[(v >> 6) & 63] : '=';
+                                                enc[o++] = i + 2 < imglen ? b64[v & 63] : '=';
+                                        }
+                                        if (enc != NULL)
+                                                enc[o] = '\0';
+                                }
+                                json_str(&c->j, enc);
+                                free(enc);
+                        } else {
+                                json_key(&c->j, "data");
+                                json_null(&c->j);
+                        }
+                        json_obj_end(&c->j);
+                }
+                json_obj_end(&c->j);
+                json_end(&c->j);
+                goto out;
+        }
+
+        /* Text: an image without a file goes alone to stdout, the words to stderr. */
+        if (want_qr && file == NULL && fmt != QR_FORMAT_TERMINAL) {
+                if (qr_render(stdout, uri, fmt) != 0)
+                        ex = fail(c, EX_STORE, "qr", "cannot draw the QR code");
+                fprintf(stderr, "%s\n", uri);
+                goto out;
+        }
+        printf("Enrolling %s (2FA stays off until the challenge code is confirmed).\n", c->user);
+        if (was_enabled)
+                printf("WARNING: 2FA was enabled for %s; it is OFF until the new secret is "
+                       "confirmed.\n",
+                       c->user);
+        putchar('\n');
+        if (want_qr && file == NULL && qr_render(stdout, uri, QR_FORMAT_TERMINAL) != 0)
+                fputs("(the QR code could not be drawn; use the URI below)\n", stdout);
+        if (want_qr && file != NULL)
+                printf("QR code written to %s\n", file);
+        printf("\n%s with Authy, Google Authenticator or any TOTP app:\n",
+               want_qr ? "Scan the QR code, or enter this URI,"
+                       : "Enter this URI (or a QR code made from it)");
+        printf("%s\n\n", uri);
+        printf("Then confirm with the code the app shows:  mailotp confirm %s CODE\n", c->user);
+out:
+        if (img != NULL)
+                secure_freezero(img, imglen + 1);
+        secure_memzero(uri, sizeof(uri));
+        return ex;
 }
 
 static int cmd_enroll(struct cli *c)
 {
         struct otp_record rec, old;
         struct store_lock *lk = NULL;
-        char issuer[MAILOTP_ISSUER_MAX], e_issuer[3 * MAILOTP_ISSUER_MAX + 1];
-        char e_user[3 * USERNAME_MAX + 1], uri[2048];
+        unsigned char skey[MAC_KEY_LEN];
         enum mailotp_rc rc;
         int ex, was_enabled;
 
         record_wipe(&rec);
-        rc = store_lock(c->st, c->key, c->opts.lock_timeout * 1000U, &lk, c->err, sizeof(c->err));
-        if (rc != MAILOTP_OK)
-                return store_fail(c, rc, "lock");
+        if (c->qr_spec != NULL) {
+                enum qr_format f;
+                char name[16];
+                const char *colon = strchr(c->qr_spec, ':');
+                size_t n = colon != NULL ? (size_t)(colon - c->qr_spec) : strlen(c->qr_spec);
+
+                (void)snprintf(name, sizeof(name), "%.*s", (int)(n < 15 ? n : 15), c->qr_spec);
+                if (strcmp(name, "none") == 0) {
+                        c->no_qr = true;
+                        c->qr_spec = NULL;
+                } else if (n >= sizeof(name) || qr_format_parse(name, &f) != 0) {
+                        return fail(c, EX_USAGE, "usage",
+                                    "--qr takes terminal, svg, png or none, optionally :FILE");
+                }
+        }
+        ex = lock_user(c, &lk);
+        if (ex != EX_DONE)
+                return ex;
         rc = store_record_load(c->st, c->key, &old, c->err, sizeof(c->err));
         was_enabled = rc == MAILOTP_OK && old.status == OTP_STATUS_ENABLED;
+        record_wipe(&old);
         if (was_enabled && !c->force) {
-                die_msg("%s already has 2FA enabled; disable it first (mailotp disable), "
-                        "or re-enroll with --force",
-                        c->user);
-                ex = EX_STATE;
+                ex = fail(c, EX_STATE, "already-enabled",
+                          "%s already has 2FA enabled; disable it first (mailotp disable), or "
+                          "re-enroll with --force",
+                          c->user);
                 goto out;
         }
         if (rc != MAILOTP_OK && rc != MAILOTP_ERR_NOT_FOUND && !c->force) {
                 ex = store_fail(c, rc, "existing record (use --force to replace it)");
                 goto out;
         }
-        record_wipe(&old);
+        c->err[0] = '\0';
+        /* The server key (for recovery codes, app passwords, reuse grace) exists from now on. */
+        rc = store_server_key(c->st, 1, skey, c->err, sizeof(c->err));
+        secure_memzero(skey, sizeof(skey));
+        if (rc != MAILOTP_OK) {
+                ex = store_fail(c, rc, "server key");
+                goto out;
+        }
         rec.status = OTP_STATUS_PENDING;
         rec.digits = c->opts.digits;
         rec.period = TOTP_PERIOD;
@@ -193,38 +414,14 @@ static int cmd_enroll(struct cli *c)
                 ex = store_fail(c, rc, "saving the record");
                 goto out;
         }
-        if (c->opts.issuer[0] != '\0') {
-                (void)snprintf(issuer, sizeof(issuer), "%s", c->opts.issuer);
-        } else if (gethostname(issuer, sizeof(issuer)) != 0 || issuer[0] == '\0') {
-                (void)snprintf(issuer, sizeof(issuer), "mailotp");
-        }
-        issuer[sizeof(issuer) - 1] = '\0';
-        uri_escape(issuer, e_issuer, sizeof(e_issuer));
-        uri_escape(c->user, e_user, sizeof(e_user));
-        (void)snprintf(
-            uri, sizeof(uri),
-            "otpauth://totp/%s:%s?secret=%s&issuer=%s&algorithm=SHA1&digits=%u&period=%u", e_issuer,
-            e_user, rec.secret, e_issuer, rec.digits, rec.period);
-        printf("Enrolling %s (2FA stays off until the challenge code is confirmed).\n", c->user);
-        if (was_enabled)
-                printf("WARNING: 2FA was enabled for %s; it is OFF until the new secret is "
-                       "confirmed.\n",
-                       c->user);
-        putchar('\n');
-        if (!c->no_qr && qr_print_utf8(stdout, uri) != 0)
-                fputs("(the QR code could not be drawn; use the URI below)\n", stdout);
-        printf("\n%s with Authy, Google Authenticator or any TOTP app:\n",
-               c->no_qr ? "Enter this URI (or a QR code made from it)"
-                        : "Scan the QR code, or enter this URI,");
-        printf("%s\n\n", uri);
-        printf("Then confirm with the code the app shows:  mailotp confirm %s CODE\n", c->user);
-        ex = EX_DONE;
+        ex = show_enrollment(c, &rec, was_enabled);
 out:
-        secure_memzero(uri, sizeof(uri));
         record_wipe(&rec);
         store_unlock(c->st, lk);
         return ex;
 }
+
+/* ---- confirm, disable, status, unlock --------------------------------- */
 
 static int cmd_confirm(struct cli *c, const char *code_arg)
 {
@@ -239,13 +436,14 @@ static int cmd_confirm(struct cli *c, const char *code_arg)
         int ex;
 
         record_wipe(&rec);
-        rc = store_lock(c->st, c->key, c->opts.lock_timeout * 1000U, &lk, c->err, sizeof(c->err));
-        if (rc != MAILOTP_OK)
-                return store_fail(c, rc, "lock");
+        code[0] = '\0';
+        ex = lock_user(c, &lk);
+        if (ex != EX_DONE)
+                return ex;
         rc = store_record_load(c->st, c->key, &rec, c->err, sizeof(c->err));
         if (rc == MAILOTP_ERR_NOT_FOUND) {
-                die_msg("%s is not enrolled; run: mailotp enroll %s", c->user, c->user);
-                ex = EX_STATE;
+                ex = fail(c, EX_STATE, "not-enrolled", "%s is not enrolled; run: mailotp enroll %s",
+                          c->user, c->user);
                 goto out;
         }
         if (rc != MAILOTP_OK) {
@@ -253,13 +451,11 @@ static int cmd_confirm(struct cli *c, const char *code_arg)
                 goto out;
         }
         if (rec.status == OTP_STATUS_ENABLED) {
-                die_msg("2FA is already enabled for %s", c->user);
-                ex = EX_STATE;
+                ex = fail(c, EX_STATE, "already-enabled", "2FA is already enabled for %s", c->user);
                 goto out;
         }
         if (normalise_code(code_arg, rec.digits, code, sizeof(code)) != 0) {
-                die_msg("the code must be %u digits", rec.digits);
-                ex = EX_USAGE;
+                ex = fail(c, EX_USAGE, "bad-code-format", "the code must be %u digits", rec.digits);
                 goto out;
         }
         rc = totp_secret_decode(rec.secret, &secret, &secret_len);
@@ -268,10 +464,10 @@ static int cmd_confirm(struct cli *c, const char *code_arg)
                                  rec.period, c->opts.window, 0, 0, &step);
         secure_freezero(secret, secret_len);
         if (rc == MAILOTP_ERR_MISMATCH) {
-                die_msg("that code is not valid now; 2FA stays pending for %s. Wait for a fresh "
-                        "code in the app and try again.",
-                        c->user);
-                ex = EX_REFUSED;
+                ex = fail(c, EX_REFUSED, "wrong-code",
+                          "that code is not valid now; 2FA stays pending for %s. Wait for a "
+                          "fresh code in the app and try again.",
+                          c->user);
                 goto out;
         }
         if (rc != MAILOTP_OK) {
@@ -293,8 +489,19 @@ static int cmd_confirm(struct cli *c, const char *code_arg)
                 ex = store_fail(c, rc, "enabling 2FA");
                 goto out;
         }
-        printf("2FA is now enabled for %s: log in with the password followed by the code.\n",
-               c->user);
+        if (c->json) {
+                json_result(c);
+                json_key(&c->j, "status");
+                json_str(&c->j, "enabled");
+                json_key(&c->j, "enabled");
+                json_time(&c->j, rec.enabled);
+                json_obj_end(&c->j);
+                json_end(&c->j);
+        } else {
+                printf("2FA is now enabled for %s: log in with the password followed by the "
+                       "code.\n",
+                       c->user);
+        }
         ex = EX_DONE;
 out:
         secure_memzero(code, sizeof(code));
@@ -315,13 +522,12 @@ static int cmd_disable(struct cli *c, const char *code_arg)
 
         record_wipe(&rec);
         code[0] = '\0';
-        rc = store_lock(c->st, c->key, c->opts.lock_timeout * 1000U, &lk, c->err, sizeof(c->err));
-        if (rc != MAILOTP_OK)
-                return store_fail(c, rc, "lock");
+        ex = lock_user(c, &lk);
+        if (ex != EX_DONE)
+                return ex;
         rc = store_record_load(c->st, c->key, &rec, c->err, sizeof(c->err));
         if (rc == MAILOTP_ERR_NOT_FOUND) {
-                die_msg("2FA is not enabled for %s", c->user);
-                ex = EX_STATE;
+                ex = fail(c, EX_STATE, "not-enrolled", "2FA is not enabled for %s", c->user);
                 goto out;
         }
         if (rc != MAILOTP_OK && !c->force) {
@@ -330,31 +536,33 @@ static int cmd_disable(struct cli *c, const char *code_arg)
         }
         if (rc == MAILOTP_OK && rec.status == OTP_STATUS_ENABLED && !c->force) {
                 if (code_arg == NULL) {
-                        die_msg("disabling 2FA needs a current code: mailotp disable %s CODE",
-                                c->user);
-                        ex = EX_USAGE;
+                        ex = fail(c, EX_USAGE, "code-required",
+                                  "disabling 2FA needs a current code: mailotp disable %s CODE",
+                                  c->user);
                         goto out;
                 }
                 if (normalise_code(code_arg, rec.digits, code, sizeof(code)) != 0) {
-                        die_msg("the code must be %u digits", rec.digits);
-                        ex = EX_USAGE;
+                        ex = fail(c, EX_USAGE, "bad-code-format", "the code must be %u digits",
+                                  rec.digits);
                         goto out;
                 }
                 auth_policy_from_opts(&pol, &c->opts);
                 rc = auth_verify_code_locked(c->st, c->key, &rec, code, (int64_t)time(NULL), &pol,
                                              &ao, c->err, sizeof(c->err));
+                if (rc == MAILOTP_ERR_LOCKED) {
+                        ex = fail(c, EX_REFUSED, "locked-out",
+                                  "too many wrong codes for %s; try again after the back-off",
+                                  c->user);
+                        goto out;
+                }
+                if (rc == MAILOTP_ERR_MISMATCH || rc == MAILOTP_ERR_REPLAY) {
+                        ex = fail(c, EX_REFUSED, mailotp_strerror(rc),
+                                  "that code is not valid (%s); 2FA stays enabled for %s",
+                                  mailotp_strerror(rc), c->user);
+                        goto out;
+                }
                 if (rc != MAILOTP_OK) {
-                        if (rc == MAILOTP_ERR_LOCKED) {
-                                die_msg("too many wrong codes for %s; try again after the back-off",
-                                        c->user);
-                                ex = exit_for(rc);
-                        } else if (rc == MAILOTP_ERR_MISMATCH || rc == MAILOTP_ERR_REPLAY) {
-                                die_msg("that code is not valid (%s); 2FA stays enabled for %s",
-                                        mailotp_strerror(rc), c->user);
-                                ex = exit_for(rc);
-                        } else {
-                                ex = store_fail(c, rc, "checking the code");
-                        }
+                        ex = store_fail(c, rc, "checking the code");
                         goto out;
                 }
         }
@@ -363,7 +571,15 @@ static int cmd_disable(struct cli *c, const char *code_arg)
                 ex = store_fail(c, rc, "removing the record");
                 goto out;
         }
-        printf("2FA is now disabled for %s: log in with the password alone.\n", c->user);
+        if (c->json) {
+                json_result(c);
+                json_key(&c->j, "status");
+                json_str(&c->j, "disabled");
+                json_obj_end(&c->j);
+                json_end(&c->j);
+        } else {
+                printf("2FA is now disabled for %s: log in with the password alone.\n", c->user);
+        }
         ex = EX_DONE;
 out:
         secure_memzero(code, sizeof(code));
@@ -372,49 +588,120 @@ out:
         return ex;
 }
 
+/* What status reports, gathered before printing in either form. */
+struct status_info {
+        int enrolled, enabled, state_ok, state_missing;
+        int64_t created, enabled_at;
+        struct otp_state s;
+        long app_passwords;
+        long recovery_left; /* -1: none generated */
+};
+
 static int cmd_status(struct cli *c)
 {
+        struct status_info si;
         struct otp_record rec;
-        struct otp_state s;
+        struct apppw_list *al;
+        struct recovery_list rl;
         char t1[64], t2[64];
         enum mailotp_rc rc;
-        enum otp_status status;
         int64_t now = (int64_t)time(NULL);
 
+        memset(&si, 0, sizeof(si));
+        si.recovery_left = -1;
         rc = store_record_load(c->st, c->key, &rec, c->err, sizeof(c->err));
-        if (rc == MAILOTP_ERR_NOT_FOUND) {
-                printf("user: %s\nstatus: disabled\n", c->user);
-                return EX_DONE;
-        }
-        if (rc != MAILOTP_OK)
+        if (rc != MAILOTP_OK && rc != MAILOTP_ERR_NOT_FOUND)
                 return store_fail(c, rc, "record");
-        status = rec.status;
-        format_time(rec.created, t1, sizeof(t1));
-        printf("user: %s\nstatus: %s\nenrolled: %s\n", c->user, record_status_name(status), t1);
-        if (status == OTP_STATUS_ENABLED) {
-                format_time(rec.enabled, t1, sizeof(t1));
-                printf("enabled: %s\n", t1);
+        if (rc == MAILOTP_OK) {
+                si.enrolled = 1;
+                si.enabled = rec.status == OTP_STATUS_ENABLED;
+                si.created = rec.created;
+                si.enabled_at = rec.enabled;
         }
         record_wipe(&rec);
-        if (status != OTP_STATUS_ENABLED)
+        if (si.enabled) {
+                rc = store_state_load(c->st, c->key, &si.s, c->err, sizeof(c->err));
+                if (rc == MAILOTP_ERR_NOT_FOUND)
+                        si.state_missing = 1;
+                else if (rc != MAILOTP_OK)
+                        return store_fail(c, rc, "state");
+                else
+                        si.state_ok = 1;
+        }
+        al = malloc(sizeof(*al));
+        if (al == NULL)
+                return store_fail(c, MAILOTP_ERR_NOMEM, "app passwords");
+        rc = store_apppw_load(c->st, c->key, al, c->err, sizeof(c->err));
+        si.app_passwords = rc == MAILOTP_OK ? (long)al->n : 0;
+        free(al);
+        if (rc != MAILOTP_OK && rc != MAILOTP_ERR_NOT_FOUND)
+                return store_fail(c, rc, "app passwords");
+        rc = store_recovery_load(c->st, c->key, &rl, c->err, sizeof(c->err));
+        if (rc == MAILOTP_OK)
+                si.recovery_left = (long)rl.n;
+        else if (rc != MAILOTP_ERR_NOT_FOUND)
+                return store_fail(c, rc, "recovery codes");
+
+        if (c->json) {
+                json_result(c);
+                json_key(&c->j, "status");
+                json_str(&c->j, si.enabled ? "enabled" : si.enrolled ? "pending" : "disabled");
+                json_key(&c->j, "created");
+                json_time(&c->j, si.enrolled ? si.created : 0);
+                json_key(&c->j, "enabled");
+                json_time(&c->j, si.enabled ? si.enabled_at : 0);
+                json_key(&c->j, "state");
+                json_str(&c->j, si.state_ok ? "ok" : si.state_missing ? "missing" : NULL);
+                json_key(&c->j, "failures");
+                json_int(&c->j, si.state_ok ? si.s.failures : 0);
+                json_key(&c->j, "locked");
+                json_bool(&c->j, si.state_ok && si.s.locked_until > now);
+                json_key(&c->j, "locked_until");
+                json_time(&c->j, si.state_ok && si.s.locked_until > now ? si.s.locked_until : 0);
+                json_key(&c->j, "last_success");
+                json_time(&c->j, si.state_ok ? si.s.last_success : 0);
+                json_key(&c->j, "last_failure");
+                json_time(&c->j, si.state_ok ? si.s.last_failure : 0);
+                json_key(&c->j, "app_passwords");
+                json_int(&c->j, si.app_passwords);
+                json_key(&c->j, "recovery_codes_left");
+                if (si.recovery_left < 0)
+                        json_null(&c->j);
+                else
+                        json_int(&c->j, si.recovery_left);
+                json_obj_end(&c->j);
+                json_end(&c->j);
                 return EX_DONE;
-        rc = store_state_load(c->st, c->key, &s, c->err, sizeof(c->err));
-        if (rc == MAILOTP_ERR_NOT_FOUND) {
+        }
+        printf("user: %s\nstatus: %s\n", c->user,
+               si.enabled    ? "enabled"
+               : si.enrolled ? "pending"
+                             : "disabled");
+        if (si.enrolled) {
+                format_time(si.created, t1, sizeof(t1));
+                printf("enrolled: %s\n", t1);
+        }
+        if (si.enabled) {
+                format_time(si.enabled_at, t1, sizeof(t1));
+                printf("enabled: %s\n", t1);
+        }
+        if (si.state_missing)
                 printf("state: missing (logins fail closed; run: mailotp unlock %s)\n", c->user);
-                return EX_DONE;
+        if (si.state_ok) {
+                printf("failures: %u\n", si.s.failures);
+                if (si.s.locked_until > now) {
+                        format_time(si.s.locked_until, t1, sizeof(t1));
+                        printf("locked: until %s\n", t1);
+                } else {
+                        printf("locked: no\n");
+                }
+                format_time(si.s.last_success, t1, sizeof(t1));
+                format_time(si.s.last_failure, t2, sizeof(t2));
+                printf("last success: %s\nlast failure: %s\n", t1, t2);
         }
-        if (rc != MAILOTP_OK)
-                return store_fail(c, rc, "state");
-        printf("failures: %u\n", s.failures);
-        if (s.locked_until > now) {
-                format_time(s.locked_until, t1, sizeof(t1));
-                printf("locked: until %s\n", t1);
-        } else {
-                printf("locked: no\n");
-        }
-        format_time(s.last_success, t1, sizeof(t1));
-        format_time(s.last_failure, t2, sizeof(t2));
-        printf("last success: %s\nlast failure: %s\n", t1, t2);
+        printf("app passwords: %ld\n", si.app_passwords);
+        if (si.recovery_left >= 0)
+                printf("recovery codes left: %ld\n", si.recovery_left);
         return EX_DONE;
 }
 
@@ -426,14 +713,14 @@ static int cmd_unlock(struct cli *c)
         enum mailotp_rc rc;
         int ex, fresh = 0;
 
-        rc = store_lock(c->st, c->key, c->opts.lock_timeout * 1000U, &lk, c->err, sizeof(c->err));
-        if (rc != MAILOTP_OK)
-                return store_fail(c, rc, "lock");
+        ex = lock_user(c, &lk);
+        if (ex != EX_DONE)
+                return ex;
         rc = store_record_load(c->st, c->key, &rec, c->err, sizeof(c->err));
         record_wipe(&rec);
         if (rc != MAILOTP_OK) {
                 ex = rc == MAILOTP_ERR_NOT_FOUND
-                         ? (die_msg("%s is not enrolled", c->user), EX_STATE)
+                         ? fail(c, EX_STATE, "not-enrolled", "%s is not enrolled", c->user)
                          : store_fail(c, rc, "record");
                 goto out;
         }
@@ -455,34 +742,455 @@ static int cmd_unlock(struct cli *c)
                 ex = store_fail(c, rc, "saving the state");
                 goto out;
         }
-        printf("%s: failure count cleared%s\n", c->user,
-               fresh ? "; state rebuilt (codes up to now cannot be reused)" : "");
+        if (c->json) {
+                json_result(c);
+                json_key(&c->j, "failures");
+                json_int(&c->j, 0);
+                json_key(&c->j, "state_rebuilt");
+                json_bool(&c->j, fresh);
+                json_obj_end(&c->j);
+                json_end(&c->j);
+        } else {
+                printf("%s: failure count cleared%s\n", c->user,
+                       fresh ? "; state rebuilt (codes up to now cannot be reused)" : "");
+        }
         ex = EX_DONE;
 out:
         store_unlock(c->st, lk);
         return ex;
 }
 
+/* ---- application passwords -------------------------------------------- */
+
+static void json_services(struct json *j, const char *services)
+{
+        char buf[APPPW_SERVICES_MAX + 1], *save = NULL, *tok;
+
+        json_arr_begin(j);
+        (void)snprintf(buf, sizeof(buf), "%s", services);
+        for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save))
+                json_str(j, tok);
+        json_arr_end(j);
+}
+
+static int cmd_app_add(struct cli *c, const char *name)
+{
+        struct apppw_list *l = NULL;
+        struct apppw_entry *e;
+        struct store_lock *lk = NULL;
+        unsigned char skey[MAC_KEY_LEN];
+        char pw[APPPW_TYPED_MAX + 1], letters[APPPW_LETTERS + 1], services[APPPW_SERVICES_MAX + 1];
+        uint64_t days = 0;
+        enum mailotp_rc rc;
+        int64_t now = (int64_t)time(NULL);
+        int ex;
+
+        pw[0] = letters[0] = '\0';
+        if (!apppw_name_valid(name))
+                return fail(c, EX_USAGE, "bad-name",
+                            "the name must be 1 to %u characters of A-Z a-z 0-9 . _ - "
+                            "(not starting with -)",
+                            APPPW_NAME_MAX);
+        if (apppw_services_parse(c->services != NULL ? c->services : "*", services,
+                                 sizeof(services), c->err, sizeof(c->err)) != 0)
+                return fail(c, EX_USAGE, "bad-services", "--services: %s", c->err);
+        if (c->expires != NULL &&
+            kv_parse_u64(c->expires, strlen(c->expires), 1, 3650, &days) != MAILOTP_OK)
+                return fail(c, EX_USAGE, "bad-expires", "--expires takes 1 to 3650 days");
+        l = malloc(sizeof(*l));
+        if (l == NULL)
+                return store_fail(c, MAILOTP_ERR_NOMEM, "app passwords");
+        ex = lock_user(c, &lk);
+        if (ex != EX_DONE)
+                goto out;
+        rc = store_apppw_load(c->st, c->key, l, c->err, sizeof(c->err));
+        if (rc == MAILOTP_ERR_NOT_FOUND) {
+                memset(l, 0, sizeof(*l));
+        } else if (rc != MAILOTP_OK) {
+                ex = store_fail(c, rc, "app passwords");
+                goto out;
+        }
+        if (apppw_find_name(l, name) >= 0) {
+                ex = fail(c, EX_STATE, "name-exists",
+                          "%s already has an app password called %s (revoke it first)", c->user,
+                          name);
+                goto out;
+        }
+        if (l->n >= APPPW_MAX) {
+                ex = fail(c, EX_STATE, "too-many", "%s already has %u app passwords", c->user,
+                          APPPW_MAX);
+                goto out;
+        }
+        c->err[0] = '\0';
+        rc = store_server_key(c->st, 1, skey, c->err, sizeof(c->err));
+        if (rc == MAILOTP_OK)
+                rc = words_generate(5, 4, pw, sizeof(pw));
+        if (rc == MAILOTP_OK &&
+            words_normalise(pw, strlen(pw), APPPW_LETTERS, letters, sizeof(letters)) != 0)
+                rc = MAILOTP_ERR_CRYPTO;
+        e = &l->e[l->n];
+        memset(e, 0, sizeof(*e));
+        if (rc == MAILOTP_OK)
+                rc = apppw_hash(skey, c->key, letters, e->hash);
+        secure_memzero(skey, sizeof(skey));
+        if (rc != MAILOTP_OK) {
+                ex = store_fail(c, rc, "making the password");
+                goto out;
+        }
+        (void)snprintf(e->name, sizeof(e->name), "%s", name);
+        (void)snprintf(e->services, sizeof(e->services), "%s", services);
+        e->created = now;
+        e->expires = days > 0 ? now + (int64_t)days * 86400 : 0;
+        l->n++;
+        rc = store_apppw_save(c->st, c->key, l, c->err, sizeof(c->err));
+        if (rc != MAILOTP_OK) {
+                ex = store_fail(c, rc, "saving the app password");
+                goto out;
+        }
+        if (c->json) {
+                json_result(c);
+                json_key(&c->j, "name");
+                json_str(&c->j, e->name);
+                json_key(&c->j, "services");
+                json_services(&c->j, e->services);
+                json_key(&c->j, "created");
+                json_time(&c->j, e->created);
+                json_key(&c->j, "expires");
+                json_time(&c->j, e->expires);
+                json_key(&c->j, "password");
+                json_str(&c->j, pw);
+                json_obj_end(&c->j);
+                json_end(&c->j);
+        } else {
+                char t[64];
+
+                format_time(e->expires, t, sizeof(t));
+                printf("App password \"%s\" for %s (services: %s, expires: %s).\n"
+                       "It is shown this once; type it instead of the password (and code) in "
+                       "the mail client:\n%s\n",
+                       e->name, c->user, strcmp(e->services, "*") == 0 ? "all" : e->services,
+                       e->expires > 0 ? t : "never", pw);
+        }
+        ex = EX_DONE;
+out:
+        secure_memzero(pw, sizeof(pw));
+        secure_memzero(letters, sizeof(letters));
+        store_unlock(c->st, lk);
+        if (l != NULL)
+                secure_freezero(l, sizeof(*l));
+        return ex;
+}
+
+static int cmd_app_list(struct cli *c)
+{
+        struct apppw_list *l = malloc(sizeof(*l));
+        enum mailotp_rc rc;
+        int64_t now = (int64_t)time(NULL);
+        size_t i;
+
+        if (l == NULL)
+                return store_fail(c, MAILOTP_ERR_NOMEM, "app passwords");
+        rc = store_apppw_load(c->st, c->key, l, c->err, sizeof(c->err));
+        if (rc == MAILOTP_ERR_NOT_FOUND) {
+                memset(l, 0, sizeof(*l));
+        } else if (rc != MAILOTP_OK) {
+                free(l);
+                return store_fail(c, rc, "app passwords");
+        }
+        if (c->json) {
+                json_result(c);
+                json_key(&c->j, "app_passwords");
+                json_arr_begin(&c->j);
+                for (i = 0; i < l->n; i++) {
+                        const struct apppw_entry *e = &l->e[i];
+
+                        json_obj_begin(&c->j);
+                        json_key(&c->j, "name");
+                        json_str(&c->j, e->name);
+                        json_key(&c->j, "services");
+                        json_services(&c->j, e->services);
+                        json_key(&c->j, "created");
+                        json_time(&c->j, e->created);
+                        json_key(&c->j, "expires");
+                        json_time(&c->j, e->expires);
+                        json_key(&c->j, "expired");
+                        json_bool(&c->j, e->expires != 0 && e->expires <= now);
+                        json_key(&c->j, "last_used");
+                        json_time(&c->j, e->last_used);
+                        json_key(&c->j, "last_service");
+                        json_str(&c->j, e->last_used > 0 ? e->last_service : NULL);
+                        json_key(&c->j, "last_rhost");
+                        json_str(&c->j, e->last_used > 0 ? e->last_rhost : NULL);
+                        json_obj_end(&c->j);
+                }
+                json_arr_end(&c->j);
+                json_obj_end(&c->j);
+                json_end(&c->j);
+        } else {
+                if (l->n == 0)
+                        printf("%s has no app passwords\n", c->user);
+                for (i = 0; i < l->n; i++) {
+                        const struct apppw_entry *e = &l->e[i];
+                        char t1[64], t2[64], t3[64];
+
+                        format_time(e->created, t1, sizeof(t1));
+                        format_time(e->expires, t2, sizeof(t2));
+                        format_time(e->last_used, t3, sizeof(t3));
+                        printf("%s\n  services: %s\n  created: %s\n  expires: %s%s\n"
+                               "  last used: %s",
+                               e->name, strcmp(e->services, "*") == 0 ? "all" : e->services, t1,
+                               e->expires > 0 ? t2 : "never",
+                               e->expires != 0 && e->expires <= now ? " (expired)" : "", t3);
+                        if (e->last_used > 0)
+                                printf(" (%s from %s)", e->last_service, e->last_rhost);
+                        putchar('\n');
+                }
+        }
+        free(l);
+        return EX_DONE;
+}
+
+static int cmd_app_revoke(struct cli *c, const char *name)
+{
+        struct apppw_list *l = malloc(sizeof(*l));
+        struct store_lock *lk = NULL;
+        enum mailotp_rc rc;
+        int ex, idx;
+
+        if (l == NULL)
+                return store_fail(c, MAILOTP_ERR_NOMEM, "app passwords");
+        ex = lock_user(c, &lk);
+        if (ex != EX_DONE)
+                goto out;
+        rc = store_apppw_load(c->st, c->key, l, c->err, sizeof(c->err));
+        if (rc != MAILOTP_OK && rc != MAILOTP_ERR_NOT_FOUND) {
+                ex = store_fail(c, rc, "app passwords");
+                goto out;
+        }
+        idx = rc == MAILOTP_OK ? apppw_find_name(l, name) : -1;
+        if (idx < 0) {
+                ex = fail(c, EX_STATE, "no-such-name", "%s has no app password called %s", c->user,
+                          name);
+                goto out;
+        }
+        memmove(&l->e[idx], &l->e[idx + 1], (l->n - (size_t)idx - 1) * sizeof(l->e[0]));
+        l->n--;
+        rc = store_apppw_save(c->st, c->key, l, c->err, sizeof(c->err));
+        if (rc != MAILOTP_OK) {
+                ex = store_fail(c, rc, "saving the app passwords");
+                goto out;
+        }
+        if (c->json) {
+                json_result(c);
+                json_key(&c->j, "name");
+                json_str(&c->j, name);
+                json_key(&c->j, "revoked");
+                json_bool(&c->j, 1);
+                json_obj_end(&c->j);
+                json_end(&c->j);
+        } else {
+                printf("App password \"%s\" of %s revoked: it no longer logs in.\n", name, c->user);
+        }
+        ex = EX_DONE;
+out:
+        store_unlock(c->st, lk);
+        secure_freezero(l, sizeof(*l));
+        return ex;
+}
+
+/* ---- recovery codes, last logins --------------------------------------- */
+
+static int cmd_recovery(struct cli *c)
+{
+        struct recovery_list rl;
+        struct otp_record rec;
+        struct store_lock *lk = NULL;
+        unsigned char skey[MAC_KEY_LEN];
+        char codes[RECOVERY_COUNT][RECOVERY_TYPED + 1], letters[RECOVERY_LETTERS + 1];
+        enum mailotp_rc rc;
+        size_t i;
+        int ex;
+
+        memset(&rl, 0, sizeof(rl));
+        memset(codes, 0, sizeof(codes));
+        ex = lock_user(c, &lk);
+        if (ex != EX_DONE)
+                return ex;
+        rc = store_record_load(c->st, c->key, &rec, c->err, sizeof(c->err));
+        record_wipe(&rec);
+        if (rc == MAILOTP_ERR_NOT_FOUND) {
+                ex = fail(c, EX_STATE, "not-enrolled",
+                          "%s has no 2FA; recovery codes stand in for its codes", c->user);
+                goto out;
+        }
+        if (rc != MAILOTP_OK) {
+                ex = store_fail(c, rc, "record");
+                goto out;
+        }
+        c->err[0] = '\0';
+        rc = store_server_key(c->st, 1, skey, c->err, sizeof(c->err));
+        for (i = 0; rc == MAILOTP_OK && i < RECOVERY_COUNT; i++) {
+                rc = words_generate(2, 5, codes[i], sizeof(codes[i]));
+                if (rc == MAILOTP_OK &&
+                    words_normalise(codes[i], strlen(codes[i]), RECOVERY_LETTERS, letters,
+                                    sizeof(letters)) != 0)
+                        rc = MAILOTP_ERR_CRYPTO;
+                if (rc == MAILOTP_OK)
+                        rc = recovery_hash(skey, c->key, letters, rl.hash[i]);
+        }
+        secure_memzero(skey, sizeof(skey));
+        secure_memzero(letters, sizeof(letters));
+        if (rc != MAILOTP_OK) {
+                ex = store_fail(c, rc, "making recovery codes");
+                goto out;
+        }
+        rl.n = RECOVERY_COUNT;
+        rl.created = (int64_t)time(NULL);
+        /* Replaces every earlier code at once. */
+        rc = store_recovery_save(c->st, c->key, &rl, c->err, sizeof(c->err));
+        if (rc != MAILOTP_OK) {
+                ex = store_fail(c, rc, "saving recovery codes");
+                goto out;
+        }
+        if (c->json) {
+                json_result(c);
+                json_key(&c->j, "created");
+                json_time(&c->j, rl.created);
+                json_key(&c->j, "codes");
+                json_arr_begin(&c->j);
+                for (i = 0; i < RECOVERY_COUNT; i++)
+                        json_str(&c->j, codes[i]);
+                json_arr_end(&c->j);
+                json_obj_end(&c->j);
+                json_end(&c->j);
+        } else {
+                printf("Recovery codes for %s (each works once, in place of the 6-digit code; "
+                       "earlier codes no longer work).\nThey are shown this once:\n",
+                       c->user);
+                for (i = 0; i < RECOVERY_COUNT; i++)
+                        printf("  %s\n", codes[i]);
+        }
+        ex = EX_DONE;
+out:
+        secure_memzero(codes, sizeof(codes));
+        store_unlock(c->st, lk);
+        return ex;
+}
+
+static int cmd_last(struct cli *c)
+{
+        struct lastlog *l = malloc(sizeof(*l));
+        enum mailotp_rc rc;
+        size_t i;
+
+        if (l == NULL)
+                return store_fail(c, MAILOTP_ERR_NOMEM, "last logins");
+        rc = store_lastlog_load(c->st, c->key, l, c->err, sizeof(c->err));
+        if (rc == MAILOTP_ERR_NOT_FOUND) {
+                l->n = 0;
+        } else if (rc != MAILOTP_OK) {
+                free(l);
+                return store_fail(c, rc, "last logins");
+        }
+        if (c->json) {
+                json_result(c);
+                json_key(&c->j, "logins");
+                json_arr_begin(&c->j);
+        } else if (l->n == 0) {
+                printf("no logins recorded for %s\n", c->user);
+        }
+        for (i = l->n; i-- > 0;) { /* newest first */
+                const struct lastlog_event *ev = &l->ev[i];
+                const char *m = strcmp(ev->method, "-") == 0 ? NULL : ev->method;
+
+                if (c->json) {
+                        json_obj_begin(&c->j);
+                        json_key(&c->j, "time");
+                        json_time(&c->j, ev->time);
+                        json_key(&c->j, "result");
+                        json_str(&c->j, ev->result);
+                        json_key(&c->j, "method");
+                        json_str(&c->j, m);
+                        json_key(&c->j, "service");
+                        json_str(&c->j, strcmp(ev->service, "-") == 0 ? NULL : ev->service);
+                        json_key(&c->j, "rhost");
+                        json_str(&c->j, strcmp(ev->rhost, "-") == 0 ? NULL : ev->rhost);
+                        json_key(&c->j, "reason");
+                        json_str(&c->j, ev->reason);
+                        json_obj_end(&c->j);
+                } else {
+                        char t[64];
+
+                        format_time(ev->time, t, sizeof(t));
+                        printf("%s  %-7s  %-8s %-15s %-24s %s\n", t, ev->result, ev->service,
+                               ev->rhost, ev->method, ev->reason);
+                }
+        }
+        if (c->json) {
+                json_arr_end(&c->j);
+                json_obj_end(&c->j);
+                json_end(&c->j);
+        }
+        free(l);
+        return EX_DONE;
+}
+
+/* ---- main -------------------------------------------------------------- */
+
 static void usage(FILE *out)
 {
-        fputs("usage: mailotp [--dir DIR] [--conf FILE] VERB ARGS\n"
-              "  enroll USER [--force] [--no-qr]  make a secret, show QR code and URI (pending)\n"
-              "  confirm USER CODE                 enable 2FA with the app's current code\n"
-              "  disable USER CODE                 disable 2FA (needs a current code)\n"
-              "  disable --force USER              disable 2FA without a code (administrator)\n"
-              "  status USER                       disabled, pending or enabled; lockout state\n"
-              "  unlock USER                       clear the wrong-code count and back-off\n"
+        fputs("usage: mailotp [--dir DIR] [--conf FILE] [--json] VERB ARGS\n"
+              "  enroll USER [--force] [--qr FORMAT[:FILE]] [--no-qr]\n"
+              "                       make a secret; show QR (terminal, svg, png) and URI\n"
+              "  confirm USER CODE    enable 2FA with the app's current code (the challenge)\n"
+              "  disable USER CODE    disable 2FA (needs a current code)\n"
+              "  disable --force USER disable 2FA without a code (administrator)\n"
+              "  status USER          disabled, pending or enabled; lockout; counts\n"
+              "  unlock USER          clear the wrong-code count and back-off\n"
+              "  app-password add USER NAME [--services LIST] [--expires DAYS]\n"
+              "  app-password list USER\n"
+              "  app-password revoke USER NAME\n"
+              "  recovery-codes USER  make 10 single-use recovery codes (replaces old ones)\n"
+              "  last USER            the newest login outcomes\n"
               "exit: 0 done, 1 code refused, 2 usage, 3 wrong state, 4 store error\n",
               out);
 }
+
+struct verb {
+        const char *name;
+        const char *sub;          /* app-password's second word, or NULL */
+        int nargs_min, nargs_max; /* after USER */
+        unsigned flags;
+};
+
+#define V_FORCE   1U
+#define V_QR      2U
+#define V_APPOPTS 4U
+
+static const struct verb verbs[] = {
+    {"enroll", NULL, 0, 0, V_FORCE | V_QR},
+    {"confirm", NULL, 1, 1, 0},
+    {"disable", NULL, 0, 1, V_FORCE},
+    {"status", NULL, 0, 0, 0},
+    {"unlock", NULL, 0, 0, 0},
+    {"app-password", "add", 1, 1, V_APPOPTS},
+    {"app-password", "list", 0, 0, 0},
+    {"app-password", "revoke", 1, 1, 0},
+    {"recovery-codes", NULL, 0, 0, 0},
+    {"last", NULL, 0, 0, 0},
+};
 
 int main(int argc, char **argv)
 {
         static const struct option longopts[] = {
             {"dir", required_argument, NULL, 'd'},
             {"conf", required_argument, NULL, 'c'},
+            {"json", no_argument, NULL, 'j'},
             {"force", no_argument, NULL, 'f'},
             {"no-qr", no_argument, NULL, 'n'},
+            {"qr", required_argument, NULL, 'q'},
+            {"services", required_argument, NULL, 's'},
+            {"expires", required_argument, NULL, 'e'},
             {"help", no_argument, NULL, 'h'},
             {"version", no_argument, NULL, 'V'},
             {NULL, 0, NULL, 0},
@@ -490,42 +1198,54 @@ int main(int argc, char **argv)
         struct cli c;
         char dir_arg[MAILOTP_PATH_MAX + 8], conf_arg[MAILOTP_PATH_MAX + 8];
         const char *words[2];
-        int nwords = 0, opt, ex;
-        const char *verb, *arg2;
+        const struct verb *v = NULL;
+        int nwords = 0, opt, ex, pos, npos;
+        unsigned used = 0;
+        const char *arg1;
         enum mailotp_rc rc;
+        size_t i;
 
         memset(&c, 0, sizeof(c));
-        while ((opt = getopt_long(argc, argv, "d:c:fnhV", longopts, NULL)) != -1) {
+        for (i = 1; i < (size_t)argc; i++) { /* errors before getopt must know --json */
+                if (strcmp(argv[i], "--json") == 0)
+                        c.json = true;
+        }
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, "d:c:jfnq:s:e:hV", longopts, NULL)) != -1) {
                 switch (opt) {
                 case 'd':
-                        if (nwords >= 2) {
-                                die_msg("--dir and --conf may be given once each");
-                                return EX_USAGE;
-                        }
-                        if (snprintf(dir_arg, sizeof(dir_arg), "dir=%s", optarg) >=
-                            (int)sizeof(dir_arg)) {
-                                die_msg("--dir is too long");
-                                return EX_USAGE;
-                        }
-                        words[nwords++] = dir_arg;
-                        break;
                 case 'c':
-                        if (nwords >= 2) {
-                                die_msg("--dir and --conf may be given once each");
-                                return EX_USAGE;
-                        }
-                        if (snprintf(conf_arg, sizeof(conf_arg), "conf=%s", optarg) >=
-                            (int)sizeof(conf_arg)) {
-                                die_msg("--conf is too long");
-                                return EX_USAGE;
-                        }
-                        words[nwords++] = conf_arg;
+                        if (nwords >= 2 ||
+                            snprintf(opt == 'd' ? dir_arg : conf_arg, sizeof(dir_arg), "%s=%s",
+                                     opt == 'd' ? "dir" : "conf", optarg) >= (int)sizeof(dir_arg))
+                                return fail(&c, EX_USAGE, "usage",
+                                            "--dir and --conf may be given once each, and "
+                                            "must be shorter than %u bytes",
+                                            MAILOTP_PATH_MAX);
+                        words[nwords++] = opt == 'd' ? dir_arg : conf_arg;
+                        break;
+                case 'j':
+                        c.json = true;
                         break;
                 case 'f':
                         c.force = true;
+                        used |= V_FORCE;
                         break;
                 case 'n':
                         c.no_qr = true;
+                        used |= V_QR;
+                        break;
+                case 'q':
+                        c.qr_spec = optarg;
+                        used |= V_QR;
+                        break;
+                case 's':
+                        c.services = optarg;
+                        used |= V_APPOPTS;
+                        break;
+                case 'e':
+                        c.expires = optarg;
+                        used |= V_APPOPTS;
                         break;
                 case 'h':
                         usage(stdout);
@@ -534,59 +1254,70 @@ int main(int argc, char **argv)
                         printf("mailotp %s\n", MAILOTP_VERSION);
                         return EX_DONE;
                 default:
-                        usage(stderr);
-                        return EX_USAGE;
+                        if (!c.json)
+                                usage(stderr);
+                        return fail(&c, EX_USAGE, "usage", "unknown option or missing value");
                 }
         }
-        if (optind + 2 > argc) {
-                usage(stderr);
-                return EX_USAGE;
+        npos = argc - optind;
+        for (i = 0; npos >= 1 && i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+                if (strcmp(argv[optind], verbs[i].name) != 0)
+                        continue;
+                if (verbs[i].sub == NULL ||
+                    (npos >= 2 && strcmp(argv[optind + 1], verbs[i].sub) == 0)) {
+                        v = &verbs[i];
+                        break;
+                }
         }
-        verb = argv[optind];
-        c.user = argv[optind + 1];
-        arg2 = optind + 2 < argc ? argv[optind + 2] : NULL;
-        if (optind + 3 < argc) {
-                die_msg("too many arguments");
-                return EX_USAGE;
+        if (v == NULL) {
+                if (!c.json)
+                        usage(stderr);
+                return fail(&c, EX_USAGE, "usage",
+                            npos == 0 ? "no verb given" : "unknown verb \"%s\"",
+                            npos == 0 ? "" : argv[optind]);
         }
+        pos = optind + (v->sub != NULL ? 2 : 1);
+        npos = argc - pos - 1; /* arguments after USER */
+        if (pos >= argc || npos < v->nargs_min || npos > v->nargs_max)
+                return fail(&c, EX_USAGE, "usage", "wrong number of arguments for %s%s%s", v->name,
+                            v->sub != NULL ? " " : "", v->sub != NULL ? v->sub : "");
+        if ((used & ~v->flags) != 0)
+                return fail(&c, EX_USAGE, "usage", "option not valid for %s", v->name);
+        c.user = argv[pos];
+        arg1 = npos >= 1 ? argv[pos + 1] : NULL;
 
         opts_init(&c.opts);
         rc = config_load(&c.opts, nwords, words, geteuid(), c.err, sizeof(c.err));
-        if (rc != MAILOTP_OK) {
-                die_msg("configuration: %s", c.err);
-                return EX_USAGE;
-        }
+        if (rc != MAILOTP_OK)
+                return fail(&c, EX_USAGE, "config", "configuration: %s", c.err);
         c.err[0] = '\0';
-        if (username_to_key(c.user, c.key, sizeof(c.key), c.err, sizeof(c.err)) != MAILOTP_OK) {
-                die_msg("invalid username: %s", c.err);
-                return EX_USAGE;
-        }
+        if (username_to_key(c.user, c.key, sizeof(c.key), c.err, sizeof(c.err)) != MAILOTP_OK)
+                return fail(&c, EX_USAGE, "invalid-username", "invalid username: %s", c.err);
         c.err[0] = '\0';
+        rc = store_open_files(c.opts.dir, geteuid(), STORE_CREATE, &c.st, c.err, sizeof(c.err));
+        if (rc != MAILOTP_OK)
+                return store_fail(&c, rc, c.opts.dir);
 
-        if (strcmp(verb, "enroll") != 0 && strcmp(verb, "confirm") != 0 &&
-            strcmp(verb, "disable") != 0 && strcmp(verb, "status") != 0 &&
-            strcmp(verb, "unlock") != 0) {
-                die_msg("unknown verb \"%s\"", verb);
-                usage(stderr);
-                return EX_USAGE;
-        }
-        if ((strcmp(verb, "confirm") == 0) != (arg2 != NULL) && strcmp(verb, "disable") != 0) {
-                die_msg(arg2 == NULL ? "%s needs a CODE" : "%s takes no further argument", verb);
-                return EX_USAGE;
-        }
-        ex = open_store(&c);
-        if (ex != EX_DONE)
-                return ex;
-        if (strcmp(verb, "enroll") == 0)
+        if (strcmp(v->name, "enroll") == 0)
                 ex = cmd_enroll(&c);
-        else if (strcmp(verb, "confirm") == 0)
-                ex = cmd_confirm(&c, arg2);
-        else if (strcmp(verb, "disable") == 0)
-                ex = cmd_disable(&c, arg2);
-        else if (strcmp(verb, "status") == 0)
+        else if (strcmp(v->name, "confirm") == 0)
+                ex = cmd_confirm(&c, arg1);
+        else if (strcmp(v->name, "disable") == 0)
+                ex = cmd_disable(&c, arg1);
+        else if (strcmp(v->name, "status") == 0)
                 ex = cmd_status(&c);
-        else
+        else if (strcmp(v->name, "unlock") == 0)
                 ex = cmd_unlock(&c);
+        else if (strcmp(v->name, "recovery-codes") == 0)
+                ex = cmd_recovery(&c);
+        else if (strcmp(v->name, "last") == 0)
+                ex = cmd_last(&c);
+        else if (strcmp(v->sub, "add") == 0)
+                ex = cmd_app_add(&c, arg1);
+        else if (strcmp(v->sub, "list") == 0)
+                ex = cmd_app_list(&c);
+        else
+                ex = cmd_app_revoke(&c, arg1);
         store_close(c.st);
         fflush(stdout);
         return ex;

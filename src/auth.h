@@ -12,7 +12,9 @@
 
 #include "mailotp_rc.h"
 #include "options.h"
+#include "mac.h"
 #include "record.h"
+#include "recovery.h"
 #include "store.h"
 
 struct auth_policy {
@@ -21,12 +23,25 @@ struct auth_policy {
         unsigned lockout_delay; /* first back-off, seconds */
         unsigned lockout_max;   /* longest back-off, seconds */
         unsigned lock_timeout_ms;
+        unsigned reuse_grace; /* seconds; 0: off */
+};
+
+/* What the user typed in place of a TOTP code, and what it came with. */
+enum auth_kind { AUTH_TOTP = 0, AUTH_RECOVERY };
+
+struct auth_code {
+        enum auth_kind kind;
+        char code[RECOVERY_LETTERS + 1]; /* TOTP digits, or the 10 recovery letters */
+        int has_grace;                   /* grace holds the reuse-grace fingerprint */
+        unsigned char grace[MAC_LEN];
 };
 
 struct auth_outcome {
         unsigned failures;    /* wrong codes since the last success, after this attempt */
         int64_t locked_until; /* 0 when not locked */
         uint64_t step;        /* accepted step on success */
+        int reused;           /* success through reuse_grace (a replay within the grace) */
+        size_t recovery_left; /* recovery codes left after a recovery-code success */
 };
 
 /* Take the policy fields out of the options. */
@@ -56,6 +71,46 @@ int64_t auth_lockout_until(unsigned failures, int64_t now, const struct auth_pol
 enum mailotp_rc auth_verify_code(struct store *st, const char *key, const struct otp_record *rec,
                                  const char *code, int64_t now, const struct auth_policy *p,
                                  struct auth_outcome *out, char *err, size_t errlen);
+
+/*
+ * The general check under the user's lock: a TOTP code (with the optional
+ * reuse grace: a replay whose fingerprint equals the one stored by the last
+ * success, within policy reuse_grace seconds, succeeds with out->reused = 1
+ * and changes nothing) or a recovery code (consumed durably before success;
+ * a wrong one counts like a wrong TOTP code).  Results as auth_verify_code().
+ */
+enum mailotp_rc auth_check_locked(struct store *st, const char *key, const struct otp_record *rec,
+                                  const struct auth_code *c, int64_t now,
+                                  const struct auth_policy *p, struct auth_outcome *out, char *err,
+                                  size_t errlen);
+
+/* auth_check_locked() wrapped in the user's lock. */
+enum mailotp_rc auth_check(struct store *st, const char *key, const struct otp_record *rec,
+                           const struct auth_code *c, int64_t now, const struct auth_policy *p,
+                           struct auth_outcome *out, char *err, size_t errlen);
+
+/*
+ * The reuse-grace fingerprint of a submitted string:
+ * HMAC(server key, "grace", store key, service, rhost, string).
+ */
+enum mailotp_rc auth_grace_fingerprint(const unsigned char server_key[MAC_KEY_LEN], const char *key,
+                                       const char *service, const char *rhost,
+                                       const char *submitted, size_t len,
+                                       unsigned char out[MAC_LEN]);
+
+/*
+ * Application password check, under the user's lock so a revocation takes
+ * effect at once: `letters` is the normalised typed password.  Returns
+ * MAILOTP_OK (name of the matching entry in name_out, its last use recorded,
+ * best effort), MAILOTP_ERR_NOT_FOUND (the user has no application passwords
+ * or the store no server key), MAILOTP_ERR_MISMATCH, MAILOTP_ERR_EXPIRED,
+ * MAILOTP_ERR_NOT_ALLOWED, or a store error.  One keyed hash per call,
+ * whatever the number of passwords.
+ */
+enum mailotp_rc auth_app_password(struct store *st, const char *key, const char *letters,
+                                  const char *service, const char *rhost, int64_t now,
+                                  unsigned lock_timeout_ms, char *name_out, size_t namesz,
+                                  char *err, size_t errlen);
 
 /* As auth_verify_code(), for a caller that already holds the user's lock. */
 enum mailotp_rc auth_verify_code_locked(struct store *st, const char *key,

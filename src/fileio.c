@@ -180,15 +180,18 @@ static int temp_name(const char *name, char *out, size_t outsz)
         return n > 0 && (size_t)n < outsz ? 0 : -1;
 }
 
-enum mailotp_rc fio_write_atomic(int dirfd, const char *name, const char *data, size_t len,
-                                 char *err, size_t errlen)
+#define FIO_DURABLE 1U /* fsync the file and the directory */
+#define FIO_NEW     2U /* link instead of rename: fail when the name exists */
+
+/* Write data to a fresh temporary file in dirfd (closed again); its name goes to tmp. */
+static enum mailotp_rc write_temp(int dirfd, const char *name, const char *data, size_t len,
+                                  unsigned flags, char *tmp, size_t tmpsz, char *err, size_t errlen)
 {
-        char tmp[300];
         size_t off = 0;
         int fd = -1, tries;
 
         for (tries = 0; tries < 5 && fd < 0; tries++) {
-                if (temp_name(name, tmp, sizeof(tmp)) != 0) {
+                if (temp_name(name, tmp, tmpsz) != 0) {
                         mailotp_seterr(err, errlen, "name too long for a temporary file");
                         return MAILOTP_ERR_IO;
                 }
@@ -209,32 +212,76 @@ enum mailotp_rc fio_write_atomic(int dirfd, const char *name, const char *data, 
 
                 if (n < 0 && errno == EINTR)
                         continue;
-                if (n <= 0)
+                if (n <= 0) {
+                        if (n == 0)
+                                errno = ENOSPC;
                         goto fail;
+                }
                 off += (size_t)n;
         }
-        if (fsync(fd) != 0)
+        if ((flags & FIO_DURABLE) && fsync(fd) != 0)
                 goto fail;
         if (close(fd) != 0) {
                 fd = -1;
                 goto fail;
         }
-        fd = -1;
-        if (renameat(dirfd, tmp, dirfd, name) != 0)
-                goto fail;
-        if (fsync(dirfd) != 0) {
+        return MAILOTP_OK;
+fail:
+        mailotp_seterr(err, errlen, "cannot write %s: %s", name, strerror(errno));
+        if (fd >= 0)
+                (void)close(fd);
+        (void)unlinkat(dirfd, tmp, 0);
+        return MAILOTP_ERR_IO;
+}
+
+static enum mailotp_rc write_file(int dirfd, const char *name, const char *data, size_t len,
+                                  unsigned flags, char *err, size_t errlen)
+{
+        char tmp[300];
+        enum mailotp_rc rc;
+
+        rc = write_temp(dirfd, name, data, len, flags, tmp, sizeof(tmp), err, errlen);
+        if (rc != MAILOTP_OK)
+                return rc;
+        if (flags & FIO_NEW) {
+                int e = linkat(dirfd, tmp, dirfd, name, 0) == 0 ? 0 : errno;
+
+                (void)unlinkat(dirfd, tmp, 0);
+                if (e == EEXIST)
+                        return MAILOTP_ERR_STATE;
+                if (e != 0) {
+                        mailotp_seterr(err, errlen, "cannot create %s: %s", name, strerror(e));
+                        return MAILOTP_ERR_IO;
+                }
+        } else if (renameat(dirfd, tmp, dirfd, name) != 0) {
+                mailotp_seterr(err, errlen, "cannot replace %s: %s", name, strerror(errno));
+                (void)unlinkat(dirfd, tmp, 0);
+                return MAILOTP_ERR_IO;
+        }
+        if ((flags & FIO_DURABLE) && fsync(dirfd) != 0) {
                 mailotp_seterr(err, errlen, "cannot fsync the directory of %s: %s", name,
                                strerror(errno));
                 return MAILOTP_ERR_IO;
         }
         return MAILOTP_OK;
-fail:
-        mailotp_seterr(err, errlen, "cannot write %s: %s", name,
-                       errno != 0 ? strerror(errno) : "short write");
-        if (fd >= 0)
-                (void)close(fd);
-        (void)unlinkat(dirfd, tmp, 0);
-        return MAILOTP_ERR_IO;
+}
+
+enum mailotp_rc fio_write_atomic(int dirfd, const char *name, const char *data, size_t len,
+                                 char *err, size_t errlen)
+{
+        return write_file(dirfd, name, data, len, FIO_DURABLE, err, errlen);
+}
+
+enum mailotp_rc fio_write_atomic_fast(int dirfd, const char *name, const char *data, size_t len,
+                                      char *err, size_t errlen)
+{
+        return write_file(dirfd, name, data, len, 0, err, errlen);
+}
+
+enum mailotp_rc fio_create_new(int dirfd, const char *name, const char *data, size_t len, char *err,
+                               size_t errlen)
+{
+        return write_file(dirfd, name, data, len, FIO_DURABLE | FIO_NEW, err, errlen);
 }
 
 enum mailotp_rc fio_unlink(int dirfd, const char *name, char *err, size_t errlen)

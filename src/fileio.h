@@ -49,6 +49,23 @@ enum mailotp_rc fio_write_atomic(int dirfd, const char *name, const char *data, 
                                  char *err, size_t errlen);
 
 /*
+ * As fio_write_atomic() but without any fsync: the reader still sees the old
+ * or the new file, but a crash may lose the update.  For data whose loss is
+ * harmless (the last-logins log), so that it costs no disk flush per login.
+ */
+enum mailotp_rc fio_write_atomic_fast(int dirfd, const char *name, const char *data, size_t len,
+                                      char *err, size_t errlen);
+
+/*
+ * Create `name` in dirfd durably with data[0..len) only if it does not exist
+ * yet (temp file, fsync, link, directory fsync): of two racing creators
+ * exactly one wins.  Returns MAILOTP_OK, MAILOTP_ERR_STATE when the name
+ * already exists, or MAILOTP_ERR_IO.
+ */
+enum mailotp_rc fio_create_new(int dirfd, const char *name, const char *data, size_t len, char *err,
+                               size_t errlen);
+
+/*
  * Remove `name` from dirfd and fsync the directory.  A missing file is
  * MAILOTP_OK.  Returns MAILOTP_ERR_IO otherwise.
  */

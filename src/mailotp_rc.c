@@ -35,6 +35,10 @@ const char *mailotp_strerror(enum mailotp_rc rc)
                 return "crypto-error";
         case MAILOTP_ERR_STATE:
                 return "wrong-state";
+        case MAILOTP_ERR_EXPIRED:
+                return "app-password-expired";
+        case MAILOTP_ERR_NOT_ALLOWED:
+                return "app-password-not-allowed";
         }
         return "internal-error";
 }

@@ -24,6 +24,8 @@ enum mailotp_rc {
         MAILOTP_ERR_IO,           /* read, write, fsync or rename failed */
         MAILOTP_ERR_CRYPTO,       /* liboath or the random source failed */
         MAILOTP_ERR_STATE,        /* operation not allowed in the record's state */
+        MAILOTP_ERR_EXPIRED,      /* application password past its expiry */
+        MAILOTP_ERR_NOT_ALLOWED,  /* application password not allowed for this service */
 };
 
 /* Short, stable, log-friendly text for a result code ("wrong-code", ...).

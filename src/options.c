@@ -4,7 +4,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "apppw.h"
 #include "kv.h"
+#include "lastlog.h"
 #include "password_split.h"
 #include "totp.h"
 
@@ -22,6 +24,11 @@ enum opt_id {
         OPT_DEBUG,
         OPT_SPLIT,
         OPT_VERIFY,
+        OPT_REUSE_GRACE,
+        OPT_LAST_LOGINS,
+        OPT_NO_APP_PASSWORDS,
+        OPT_PROMPT,
+        OPT_PROMPT_TEXT,
         OPT_PAM_OWN, /* read by pam_get_authtok itself */
 };
 
@@ -79,6 +86,11 @@ void opts_init(struct mailotp_opts *o)
         o->lockout_delay = 60;
         o->lockout_max = 4 * 3600;
         o->lock_timeout = 5;
+        o->reuse_grace = 0;
+        o->last_logins = LASTLOG_DEFAULT;
+        o->no_app_passwords[0] = '\0';
+        memcpy(o->prompt_text, MAILOTP_DEFAULT_PROMPT, sizeof(MAILOTP_DEFAULT_PROMPT));
+        o->prompt = false;
         o->enforce = false;
         o->debug = false;
 }
@@ -253,6 +265,54 @@ static enum mailotp_rc apply_one(struct mailotp_opts *o, const char *k, size_t k
                 }
                 o->mode = d->id == OPT_SPLIT ? MAILOTP_MODE_SPLIT : MAILOTP_MODE_VERIFY;
                 return MAILOTP_OK;
+        case OPT_REUSE_GRACE:
+                o->reuse_grace = (unsigned)num;
+                return MAILOTP_OK;
+        case OPT_LAST_LOGINS:
+                o->last_logins = (unsigned)num;
+                return MAILOTP_OK;
+        case OPT_NO_APP_PASSWORDS: {
+                char tmp[MAILOTP_NOAPP_MAX], why[80];
+
+                if (vlen == 0 || vlen >= sizeof(tmp)) {
+                        mailotp_seterr(err, errlen, "no_app_passwords: 1 to %u bytes",
+                                       MAILOTP_NOAPP_MAX - 1);
+                        return MAILOTP_ERR_INVALID;
+                }
+                memcpy(tmp, v, vlen);
+                tmp[vlen] = '\0';
+                if (strcmp(tmp, "*") == 0 ||
+                    apppw_services_parse(tmp, o->no_app_passwords, sizeof(o->no_app_passwords), why,
+                                         sizeof(why)) != 0) {
+                        mailotp_seterr(err, errlen, "no_app_passwords: %s",
+                                       strcmp(tmp, "*") == 0 ? "list the services" : why);
+                        return MAILOTP_ERR_INVALID;
+                }
+                return MAILOTP_OK;
+        }
+        case OPT_PROMPT:
+                o->prompt = flag != 0;
+                return MAILOTP_OK;
+        case OPT_PROMPT_TEXT: {
+                size_t i;
+
+                if (vlen == 0 || vlen >= MAILOTP_PROMPT_MAX) {
+                        mailotp_seterr(err, errlen, "prompt_text must be 1 to %u bytes",
+                                       MAILOTP_PROMPT_MAX - 1);
+                        return MAILOTP_ERR_INVALID;
+                }
+                for (i = 0; i < vlen; i++) {
+                        unsigned char c = (unsigned char)v[i];
+
+                        if (c < 0x20 || c == 0x7F) {
+                                mailotp_seterr(err, errlen, "prompt_text has a control byte");
+                                return MAILOTP_ERR_INVALID;
+                        }
+                }
+                memcpy(o->prompt_text, v, vlen);
+                o->prompt_text[vlen] = '\0';
+                return MAILOTP_OK;
+        }
         case OPT_PAM_OWN:
                 return MAILOTP_OK;
         }

@@ -14,10 +14,13 @@
 
 #include "mailotp_rc.h"
 
-#define MAILOTP_DEFAULT_CONF "/etc/mailotp/mailotp.conf"
-#define MAILOTP_DEFAULT_DIR  "/var/lib/mailotp"
-#define MAILOTP_PATH_MAX     1024U
-#define MAILOTP_ISSUER_MAX   64U
+#define MAILOTP_DEFAULT_CONF   "/etc/mailotp/mailotp.conf"
+#define MAILOTP_DEFAULT_DIR    "/var/lib/mailotp"
+#define MAILOTP_PATH_MAX       1024U
+#define MAILOTP_ISSUER_MAX     64U
+#define MAILOTP_NOAPP_MAX      256U
+#define MAILOTP_PROMPT_MAX     128U
+#define MAILOTP_DEFAULT_PROMPT "Verification code: "
 
 enum mailotp_mode {
         MAILOTP_MODE_SIMPLE = 0, /* split + verify in one entry */
@@ -42,8 +45,13 @@ struct mailotp_opts {
         unsigned lockout_delay; /* first back-off, seconds */
         unsigned lockout_max;   /* longest back-off, seconds */
         unsigned lock_timeout;  /* seconds to wait for the per-user lock */
-        bool enforce;           /* refuse users without 2FA */
-        bool debug;             /* LOG_DEBUG lines (never secrets) */
+        unsigned reuse_grace;   /* seconds a just-used password+code may be reused; 0 off */
+        unsigned last_logins;   /* entries kept in the last-logins log */
+        char no_app_passwords[MAILOTP_NOAPP_MAX]; /* services never accepting them */
+        char prompt_text[MAILOTP_PROMPT_MAX];     /* second prompt's text */
+        bool prompt;                              /* ask for a missing code in a second prompt */
+        bool enforce;                             /* refuse users without 2FA */
+        bool debug;                               /* LOG_DEBUG lines (never secrets) */
 };
 
 /* Set every field to its documented default. */

@@ -212,7 +212,16 @@ small:
         return MAILOTP_ERR_INVALID;
 }
 
-enum { S_VERSION = 1, S_LAST = 2, S_FAILURES = 4, S_LOCKED = 8, S_LFAIL = 16, S_LSUCC = 32 };
+enum {
+        S_VERSION = 1,
+        S_LAST = 2,
+        S_FAILURES = 4,
+        S_LOCKED = 8,
+        S_LFAIL = 16,
+        S_LSUCC = 32,
+        S_GUNTIL = 64,
+        S_GRACE = 128
+};
 
 enum mailotp_rc state_parse(const char *buf, size_t len, struct otp_state *s, char *err,
                             size_t errlen)
@@ -242,6 +251,10 @@ enum mailotp_rc state_parse(const char *buf, size_t len, struct otp_state *s, ch
                         bit = S_LFAIL;
                 else if (kv_key_is(k, klen, "last_success"))
                         bit = S_LSUCC;
+                else if (kv_key_is(k, klen, "grace_until"))
+                        bit = S_GUNTIL;
+                else if (kv_key_is(k, klen, "grace"))
+                        bit = S_GRACE;
                 else {
                         mailotp_seterr(err, errlen, "line %u: unknown key", it.line);
                         goto bad;
@@ -252,6 +265,13 @@ enum mailotp_rc state_parse(const char *buf, size_t len, struct otp_state *s, ch
                         goto bad;
                 }
                 seen |= bit;
+                if (bit == S_GRACE) {
+                        if (mac_unhex(v, vlen, s->grace, MAC_LEN) != 0) {
+                                mailotp_seterr(err, errlen, "line %u: bad value", it.line);
+                                goto bad;
+                        }
+                        continue;
+                }
                 if (bit == S_VERSION)
                         max = RECORD_VERSION;
                 else if (bit == S_FAILURES)
@@ -278,12 +298,19 @@ enum mailotp_rc state_parse(const char *buf, size_t len, struct otp_state *s, ch
                 case S_LSUCC:
                         s->last_success = (int64_t)num;
                         break;
+                case S_GUNTIL:
+                        s->grace_until = (int64_t)num;
+                        break;
                 default:
                         break;
                 }
         }
         if (rc < 0) {
                 mailotp_seterr(err, errlen, "line %u: syntax error", it.line);
+                goto bad;
+        }
+        if (((seen & S_GUNTIL) != 0) != ((seen & S_GRACE) != 0)) {
+                mailotp_seterr(err, errlen, "grace and grace_until go together");
                 goto bad;
         }
         if ((seen & (S_VERSION | S_FAILURES | S_LOCKED)) != (S_VERSION | S_FAILURES | S_LOCKED)) {
@@ -312,6 +339,14 @@ enum mailotp_rc state_format(const struct otp_state *s, char *buf, size_t bufsz,
                    s->failures, (long long)s->locked_until, (long long)s->last_failure,
                    (long long)s->last_success) != 0)
                 return MAILOTP_ERR_INVALID;
+        if (s->grace_until > 0) {
+                char hex[MAC_HEX_LEN + 1];
+
+                mac_hex(s->grace, MAC_LEN, hex);
+                if (append(buf, bufsz, &off, "grace_until = %lld\ngrace = %s\n",
+                           (long long)s->grace_until, hex) != 0)
+                        return MAILOTP_ERR_INVALID;
+        }
         *outlen = off;
         return MAILOTP_OK;
 }

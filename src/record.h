@@ -18,6 +18,8 @@
  *     locked_until = UNIX-TIME   (0: not locked)
  *     last_failure = UNIX-TIME
  *     last_success = UNIX-TIME
+ *     grace_until = UNIX-TIME    (reuse_grace: until when the fingerprint may log in again)
+ *     grace = HEX                (keyed hash of user, service, rhost and submitted string)
  *
  * Parsing is strict: unknown keys, repeated keys, missing required keys and
  * out-of-range numbers are MAILOTP_ERR_FORMAT, so a truncated or tampered
@@ -29,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mac.h"
 #include "mailotp_rc.h"
 #include "totp.h"
 
@@ -56,6 +59,8 @@ struct otp_state {
         int64_t locked_until;
         int64_t last_failure;
         int64_t last_success;
+        int64_t grace_until;          /* 0: no reuse grace in force */
+        unsigned char grace[MAC_LEN]; /* fingerprint of the last successful string */
 };
 
 /* Zero the whole record, secret included. */

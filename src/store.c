@@ -31,6 +31,49 @@ enum mailotp_rc store_user_delete(struct store *st, const char *key, char *err, 
         return st->ops->user_delete(st, key, err, errlen);
 }
 
+enum mailotp_rc store_server_key(struct store *st, int create, unsigned char out[MAC_KEY_LEN],
+                                 char *err, size_t errlen)
+{
+        return st->ops->server_key(st, create, out, err, errlen);
+}
+
+enum mailotp_rc store_apppw_load(struct store *st, const char *key, struct apppw_list *l, char *err,
+                                 size_t errlen)
+{
+        return st->ops->apppw_load(st, key, l, err, errlen);
+}
+
+enum mailotp_rc store_apppw_save(struct store *st, const char *key, const struct apppw_list *l,
+                                 char *err, size_t errlen)
+{
+        return st->ops->apppw_save(st, key, l, err, errlen);
+}
+
+enum mailotp_rc store_recovery_load(struct store *st, const char *key, struct recovery_list *l,
+                                    char *err, size_t errlen)
+{
+        return st->ops->recovery_load(st, key, l, err, errlen);
+}
+
+enum mailotp_rc store_recovery_save(struct store *st, const char *key,
+                                    const struct recovery_list *l, char *err, size_t errlen)
+{
+        return st->ops->recovery_save(st, key, l, err, errlen);
+}
+
+enum mailotp_rc store_lastlog_load(struct store *st, const char *key, struct lastlog *l, char *err,
+                                   size_t errlen)
+{
+        return st->ops->lastlog_load(st, key, l, err, errlen);
+}
+
+enum mailotp_rc store_lastlog_append(struct store *st, const char *key,
+                                     const struct lastlog_event *ev, size_t keep, char *err,
+                                     size_t errlen)
+{
+        return st->ops->lastlog_append(st, key, ev, keep, err, errlen);
+}
+
 enum mailotp_rc store_lock(struct store *st, const char *key, unsigned timeout_ms,
                            struct store_lock **lk, char *err, size_t errlen)
 {

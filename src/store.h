@@ -15,8 +15,12 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "apppw.h"
+#include "lastlog.h"
+#include "mac.h"
 #include "mailotp_rc.h"
 #include "record.h"
+#include "recovery.h"
 
 struct store;
 struct store_lock;
@@ -31,6 +35,21 @@ struct store_ops {
         enum mailotp_rc (*state_save)(struct store *st, const char *key, const struct otp_state *s,
                                       char *err, size_t errlen);
         enum mailotp_rc (*user_delete)(struct store *st, const char *key, char *err, size_t errlen);
+        enum mailotp_rc (*server_key)(struct store *st, int create, unsigned char out[MAC_KEY_LEN],
+                                      char *err, size_t errlen);
+        enum mailotp_rc (*apppw_load)(struct store *st, const char *key, struct apppw_list *l,
+                                      char *err, size_t errlen);
+        enum mailotp_rc (*apppw_save)(struct store *st, const char *key, const struct apppw_list *l,
+                                      char *err, size_t errlen);
+        enum mailotp_rc (*recovery_load)(struct store *st, const char *key, struct recovery_list *l,
+                                         char *err, size_t errlen);
+        enum mailotp_rc (*recovery_save)(struct store *st, const char *key,
+                                         const struct recovery_list *l, char *err, size_t errlen);
+        enum mailotp_rc (*lastlog_load)(struct store *st, const char *key, struct lastlog *l,
+                                        char *err, size_t errlen);
+        enum mailotp_rc (*lastlog_append)(struct store *st, const char *key,
+                                          const struct lastlog_event *ev, size_t keep, char *err,
+                                          size_t errlen);
         enum mailotp_rc (*lock)(struct store *st, const char *key, unsigned timeout_ms,
                                 struct store_lock **lk, char *err, size_t errlen);
         void (*unlock)(struct store_lock *lk);
@@ -47,8 +66,9 @@ struct store {
 /*
  * Open the file backend on directory `dir`, which must exist (unless
  * STORE_CREATE), be owned by `owner` and not be group- or world-writable.
- * Layout: DIR/records/KEY, DIR/state/KEY, DIR/locks/KEY, each subdirectory
- * owned by `owner` with mode 0700.  Returns MAILOTP_ERR_NOT_FOUND for a missing
+ * Layout: DIR/records/KEY, DIR/state/KEY, DIR/locks/KEY, DIR/apppw/KEY,
+ * DIR/recovery/KEY, DIR/last/KEY, each subdirectory owned by `owner` with
+ * mode 0700, and DIR/server.key.  Returns MAILOTP_ERR_NOT_FOUND for a missing
  * directory, MAILOTP_ERR_UNSAFE_FILE, MAILOTP_ERR_IO, MAILOTP_ERR_NOMEM.
  */
 enum mailotp_rc store_open_files(const char *dir, uid_t owner, unsigned flags, struct store **out,
@@ -70,7 +90,41 @@ enum mailotp_rc store_state_load(struct store *st, const char *key, struct otp_s
 /* Write the state durably (atomic replace); failure means it was not stored. */
 enum mailotp_rc store_state_save(struct store *st, const char *key, const struct otp_state *s,
                                  char *err, size_t errlen);
-/* Remove a user's record and state (record first, so a crash leaves no 2FA-less state). */
+/*
+ * The store's server key (32 random bytes) for keyed hashes.  With create,
+ * a missing key is made (exactly one of racing creators wins, all get the
+ * winner's key).  MAILOTP_ERR_NOT_FOUND when missing and not created.
+ */
+enum mailotp_rc store_server_key(struct store *st, int create, unsigned char out[MAC_KEY_LEN],
+                                 char *err, size_t errlen);
+/* Application passwords of a user; MAILOTP_ERR_NOT_FOUND when there are none. */
+enum mailotp_rc store_apppw_load(struct store *st, const char *key, struct apppw_list *l, char *err,
+                                 size_t errlen);
+/* Write them durably (an empty list removes the file). */
+enum mailotp_rc store_apppw_save(struct store *st, const char *key, const struct apppw_list *l,
+                                 char *err, size_t errlen);
+/* Recovery codes; MAILOTP_ERR_NOT_FOUND when there are none. */
+enum mailotp_rc store_recovery_load(struct store *st, const char *key, struct recovery_list *l,
+                                    char *err, size_t errlen);
+/* Write them durably (a consumed code must stay consumed). */
+enum mailotp_rc store_recovery_save(struct store *st, const char *key,
+                                    const struct recovery_list *l, char *err, size_t errlen);
+/* The last-logins log; MAILOTP_ERR_NOT_FOUND when empty. */
+enum mailotp_rc store_lastlog_load(struct store *st, const char *key, struct lastlog *l, char *err,
+                                   size_t errlen);
+/*
+ * Add one event, keeping the newest `keep`.  Best effort and without a disk
+ * flush: callers ignore its failure (a log must never fail a login).  A
+ * corrupt log is started afresh.
+ */
+enum mailotp_rc store_lastlog_append(struct store *st, const char *key,
+                                     const struct lastlog_event *ev, size_t keep, char *err,
+                                     size_t errlen);
+/*
+ * Remove a user's 2FA: record, state and recovery codes (record first, so a
+ * crash never leaves 2FA half removed in a way that fails open).  Application
+ * passwords and the last-logins log stay.
+ */
 enum mailotp_rc store_user_delete(struct store *st, const char *key, char *err, size_t errlen);
 /* Take the per-user exclusive lock, waiting at most timeout_ms. */
 enum mailotp_rc store_lock(struct store *st, const char *key, unsigned timeout_ms,

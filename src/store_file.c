@@ -6,6 +6,10 @@
  *   DIR/records/KEY the secret and enrollment status  (0600)
  *   DIR/state/KEY   replay step and lockout counters  (0600)
  *   DIR/locks/KEY   empty lock file, never renamed     (0600)
+ *   DIR/apppw/KEY   application password hashes        (0600)
+ *   DIR/recovery/KEY recovery code hashes              (0600)
+ *   DIR/last/KEY    last logins, best effort           (0600)
+ *   DIR/server.key  key of the keyed hashes            (0600)
  *
  * Temporary files are ".KEY.RANDOM" in the same subdirectory; keys never
  * start with '.', so a stale temporary file from a crashed writer is never
@@ -14,15 +18,29 @@
 #include "store.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "fileio.h"
+#include "kv.h"
 #include "secure.h"
 
-enum sub_dir { SUB_RECORDS = 0, SUB_STATE, SUB_LOCKS, SUB_COUNT };
+enum sub_dir {
+        SUB_RECORDS = 0,
+        SUB_STATE,
+        SUB_LOCKS,
+        SUB_APPPW,
+        SUB_RECOVERY,
+        SUB_LAST,
+        SUB_COUNT
+};
 
-static const char *const sub_names[SUB_COUNT] = {"records", "state", "locks"};
+static const char *const sub_names[SUB_COUNT] = {"records", "state",    "locks",
+                                                 "apppw",   "recovery", "last"};
+
+#define SERVER_KEY_NAME "server.key"
 
 struct file_store {
         struct store base; /* must be first */
@@ -57,20 +75,58 @@ static enum mailotp_rc sub_fd(struct file_store *fs, enum sub_dir which, int *fd
         return MAILOTP_OK;
 }
 
-static enum mailotp_rc fs_record_load(struct store *st, const char *key, struct otp_record *rec,
-                                      char *err, size_t errlen)
+/* Read KEY from a subdirectory: NUL-terminated buffer for the caller to secure_freezero(len + 1).
+ */
+static enum mailotp_rc load_blob(struct file_store *fs, enum sub_dir which, const char *key,
+                                 size_t max, char **buf, size_t *len, char *err, size_t errlen)
 {
-        struct file_store *fs = fs_of(st);
-        char *buf = NULL;
-        size_t len = 0;
         enum mailotp_rc rc;
         int fd;
 
-        record_wipe(rec);
-        rc = sub_fd(fs, SUB_RECORDS, &fd, err, errlen);
+        rc = sub_fd(fs, which, &fd, err, errlen);
         if (rc != MAILOTP_OK)
-                return rc; /* a missing records/ means nobody is enrolled: NOT_FOUND */
-        rc = fio_read(fd, key, fs->owner, 077, RECORD_MAX_SIZE, &buf, &len, err, errlen);
+                return rc; /* a missing subdirectory means no such data: NOT_FOUND */
+        return fio_read(fd, key, fs->owner, 077, max, buf, len, err, errlen);
+}
+
+static enum mailotp_rc save_blob(struct file_store *fs, enum sub_dir which, const char *key,
+                                 const char *buf, size_t len, int durable, char *err, size_t errlen)
+{
+        enum mailotp_rc rc;
+        int fd;
+
+        rc = sub_fd(fs, which, &fd, err, errlen);
+        if (rc == MAILOTP_ERR_NOT_FOUND)
+                return MAILOTP_ERR_IO;
+        if (rc != MAILOTP_OK)
+                return rc;
+        return durable ? fio_write_atomic(fd, key, buf, len, err, errlen)
+                       : fio_write_atomic_fast(fd, key, buf, len, err, errlen);
+}
+
+static enum mailotp_rc remove_blob(struct file_store *fs, enum sub_dir which, const char *key,
+                                   char *err, size_t errlen)
+{
+        enum mailotp_rc rc;
+        int fd;
+
+        rc = sub_fd(fs, which, &fd, err, errlen);
+        if (rc == MAILOTP_ERR_NOT_FOUND)
+                return MAILOTP_OK;
+        if (rc != MAILOTP_OK)
+                return rc;
+        return fio_unlink(fd, key, err, errlen);
+}
+
+static enum mailotp_rc fs_record_load(struct store *st, const char *key, struct otp_record *rec,
+                                      char *err, size_t errlen)
+{
+        char *buf = NULL;
+        size_t len = 0;
+        enum mailotp_rc rc;
+
+        record_wipe(rec);
+        rc = load_blob(fs_of(st), SUB_RECORDS, key, RECORD_MAX_SIZE, &buf, &len, err, errlen);
         if (rc != MAILOTP_OK)
                 return rc;
         rc = record_parse(buf, len, rec, err, errlen);
@@ -81,18 +137,13 @@ static enum mailotp_rc fs_record_load(struct store *st, const char *key, struct 
 static enum mailotp_rc fs_record_save(struct store *st, const char *key,
                                       const struct otp_record *rec, char *err, size_t errlen)
 {
-        struct file_store *fs = fs_of(st);
         char buf[RECORD_MAX_SIZE];
         size_t len = 0;
         enum mailotp_rc rc;
-        int fd;
 
-        rc = sub_fd(fs, SUB_RECORDS, &fd, err, errlen);
-        if (rc != MAILOTP_OK)
-                return rc;
         rc = record_format(rec, buf, sizeof(buf), &len);
         if (rc == MAILOTP_OK)
-                rc = fio_write_atomic(fd, key, buf, len, err, errlen);
+                rc = save_blob(fs_of(st), SUB_RECORDS, key, buf, len, 1, err, errlen);
         else
                 mailotp_seterr(err, errlen, "record is inconsistent");
         secure_memzero(buf, sizeof(buf));
@@ -102,17 +153,12 @@ static enum mailotp_rc fs_record_save(struct store *st, const char *key,
 static enum mailotp_rc fs_state_load(struct store *st, const char *key, struct otp_state *s,
                                      char *err, size_t errlen)
 {
-        struct file_store *fs = fs_of(st);
         char *buf = NULL;
         size_t len = 0;
         enum mailotp_rc rc;
-        int fd;
 
         state_init(s);
-        rc = sub_fd(fs, SUB_STATE, &fd, err, errlen);
-        if (rc != MAILOTP_OK)
-                return rc;
-        rc = fio_read(fd, key, fs->owner, 077, RECORD_MAX_SIZE, &buf, &len, err, errlen);
+        rc = load_blob(fs_of(st), SUB_STATE, key, RECORD_MAX_SIZE, &buf, &len, err, errlen);
         if (rc != MAILOTP_OK)
                 return rc;
         rc = state_parse(buf, len, s, err, errlen);
@@ -123,40 +169,190 @@ static enum mailotp_rc fs_state_load(struct store *st, const char *key, struct o
 static enum mailotp_rc fs_state_save(struct store *st, const char *key, const struct otp_state *s,
                                      char *err, size_t errlen)
 {
+        char buf[RECORD_MAX_SIZE];
+        size_t len = 0;
+
+        if (state_format(s, buf, sizeof(buf), &len) != MAILOTP_OK) {
+                mailotp_seterr(err, errlen, "state does not fit");
+                return MAILOTP_ERR_INVALID;
+        }
+        return save_blob(fs_of(st), SUB_STATE, key, buf, len, 1, err, errlen);
+}
+
+static enum mailotp_rc fs_server_key(struct store *st, int create, unsigned char out[MAC_KEY_LEN],
+                                     char *err, size_t errlen)
+{
         struct file_store *fs = fs_of(st);
+        char *buf = NULL, text[256], hex[2 * MAC_KEY_LEN + 1];
+        size_t len = 0;
+        enum mailotp_rc rc;
+        int attempt, n;
+
+        for (attempt = 0; attempt < 2; attempt++) {
+                struct kv_iter it;
+                const char *k, *v;
+                size_t klen, vlen;
+                uint64_t ver;
+
+                rc = fio_read(fs->dirfd, SERVER_KEY_NAME, fs->owner, 077, 4096, &buf, &len, err,
+                              errlen);
+                if (rc == MAILOTP_OK) {
+                        kv_iter_init(&it, buf, len);
+                        rc = MAILOTP_ERR_FORMAT;
+                        if (kv_next(&it, &k, &klen, &v, &vlen) == 1 &&
+                            kv_key_is(k, klen, "version") &&
+                            kv_parse_u64(v, vlen, 1, 1, &ver) == MAILOTP_OK &&
+                            kv_next(&it, &k, &klen, &v, &vlen) == 1 && kv_key_is(k, klen, "key") &&
+                            mac_unhex(v, vlen, out, MAC_KEY_LEN) == 0 &&
+                            kv_next(&it, &k, &klen, &v, &vlen) == 0)
+                                rc = MAILOTP_OK;
+                        else
+                                mailotp_seterr(err, errlen, "%s is corrupt", SERVER_KEY_NAME);
+                        secure_freezero(buf, len + 1);
+                        return rc;
+                }
+                if (rc != MAILOTP_ERR_NOT_FOUND || !create || attempt > 0)
+                        return rc;
+                /* Make one; if another process wins the race, read the winner's. */
+                rc = mac_random(out, MAC_KEY_LEN);
+                if (rc != MAILOTP_OK)
+                        return rc;
+                mac_hex(out, MAC_KEY_LEN, hex);
+                n = snprintf(text, sizeof(text),
+                             "# pam_mailotp server key: never copy, never edit\n"
+                             "version = 1\nkey = %s\n",
+                             hex);
+                if (n < 0 || (size_t)n >= sizeof(text))
+                        return MAILOTP_ERR_INVALID;
+                len = (size_t)n;
+                rc = fio_create_new(fs->dirfd, SERVER_KEY_NAME, text, len, err, errlen);
+                secure_memzero(text, sizeof(text));
+                secure_memzero(hex, sizeof(hex));
+                if (rc == MAILOTP_OK)
+                        return rc;
+                secure_memzero(out, MAC_KEY_LEN);
+                if (rc != MAILOTP_ERR_STATE)
+                        return rc;
+        }
+        return MAILOTP_ERR_IO;
+}
+
+static enum mailotp_rc fs_apppw_load(struct store *st, const char *key, struct apppw_list *l,
+                                     char *err, size_t errlen)
+{
+        char *buf = NULL;
+        size_t len = 0;
+        enum mailotp_rc rc;
+
+        memset(l, 0, sizeof(*l));
+        rc = load_blob(fs_of(st), SUB_APPPW, key, APPPW_FILE_MAX, &buf, &len, err, errlen);
+        if (rc != MAILOTP_OK)
+                return rc;
+        rc = apppw_parse(buf, len, l, err, errlen);
+        secure_freezero(buf, len + 1);
+        return rc;
+}
+
+static enum mailotp_rc fs_apppw_save(struct store *st, const char *key, const struct apppw_list *l,
+                                     char *err, size_t errlen)
+{
+        char *buf;
+        size_t len = 0;
+        enum mailotp_rc rc;
+
+        if (l->n == 0)
+                return remove_blob(fs_of(st), SUB_APPPW, key, err, errlen);
+        buf = malloc(APPPW_FILE_MAX);
+        if (buf == NULL)
+                return MAILOTP_ERR_NOMEM;
+        rc = apppw_format(l, buf, APPPW_FILE_MAX, &len);
+        if (rc == MAILOTP_OK)
+                rc = save_blob(fs_of(st), SUB_APPPW, key, buf, len, 1, err, errlen);
+        secure_freezero(buf, APPPW_FILE_MAX);
+        return rc;
+}
+
+static enum mailotp_rc fs_recovery_load(struct store *st, const char *key, struct recovery_list *l,
+                                        char *err, size_t errlen)
+{
+        char *buf = NULL;
+        size_t len = 0;
+        enum mailotp_rc rc;
+
+        memset(l, 0, sizeof(*l));
+        rc = load_blob(fs_of(st), SUB_RECOVERY, key, RECORD_MAX_SIZE, &buf, &len, err, errlen);
+        if (rc != MAILOTP_OK)
+                return rc;
+        rc = recovery_parse(buf, len, l, err, errlen);
+        secure_freezero(buf, len + 1);
+        return rc;
+}
+
+static enum mailotp_rc fs_recovery_save(struct store *st, const char *key,
+                                        const struct recovery_list *l, char *err, size_t errlen)
+{
         char buf[RECORD_MAX_SIZE];
         size_t len = 0;
         enum mailotp_rc rc;
-        int fd;
 
-        rc = sub_fd(fs, SUB_STATE, &fd, err, errlen);
+        rc = recovery_format(l, buf, sizeof(buf), &len);
+        if (rc == MAILOTP_OK)
+                rc = save_blob(fs_of(st), SUB_RECOVERY, key, buf, len, 1, err, errlen);
+        secure_memzero(buf, sizeof(buf));
+        return rc;
+}
+
+static enum mailotp_rc fs_lastlog_load(struct store *st, const char *key, struct lastlog *l,
+                                       char *err, size_t errlen)
+{
+        char *buf = NULL;
+        size_t len = 0;
+        enum mailotp_rc rc;
+
+        memset(l, 0, sizeof(*l));
+        rc = load_blob(fs_of(st), SUB_LAST, key, LASTLOG_FILE_MAX, &buf, &len, err, errlen);
         if (rc != MAILOTP_OK)
                 return rc;
-        rc = state_format(s, buf, sizeof(buf), &len);
-        if (rc != MAILOTP_OK) {
-                mailotp_seterr(err, errlen, "state does not fit");
-                return rc;
-        }
-        return fio_write_atomic(fd, key, buf, len, err, errlen);
+        rc = lastlog_parse(buf, len, l, err, errlen);
+        secure_freezero(buf, len + 1);
+        return rc;
+}
+
+static enum mailotp_rc fs_lastlog_append(struct store *st, const char *key,
+                                         const struct lastlog_event *ev, size_t keep, char *err,
+                                         size_t errlen)
+{
+        struct lastlog *l = malloc(sizeof(*l));
+        char *buf = malloc(LASTLOG_FILE_MAX);
+        size_t len = 0;
+        enum mailotp_rc rc = MAILOTP_ERR_NOMEM;
+
+        if (l == NULL || buf == NULL)
+                goto out;
+        rc = fs_lastlog_load(st, key, l, err, errlen);
+        if (rc != MAILOTP_OK)
+                memset(l, 0, sizeof(*l)); /* missing or corrupt: start afresh */
+        lastlog_push(l, ev, keep);
+        rc = lastlog_format(l, buf, LASTLOG_FILE_MAX, &len);
+        if (rc == MAILOTP_OK)
+                rc = save_blob(fs_of(st), SUB_LAST, key, buf, len, 0, err, errlen);
+out:
+        free(l);
+        free(buf);
+        return rc;
 }
 
 static enum mailotp_rc fs_user_delete(struct store *st, const char *key, char *err, size_t errlen)
 {
         struct file_store *fs = fs_of(st);
         enum mailotp_rc rc;
-        int fd;
 
-        /* Record first: once it is gone the user has no 2FA, whatever state remains. */
-        rc = sub_fd(fs, SUB_RECORDS, &fd, err, errlen);
+        /* Record first: once it is gone the user has no 2FA, whatever else remains. */
+        rc = remove_blob(fs, SUB_RECORDS, key, err, errlen);
         if (rc == MAILOTP_OK)
-                rc = fio_unlink(fd, key, err, errlen);
-        if (rc != MAILOTP_OK && rc != MAILOTP_ERR_NOT_FOUND)
-                return rc;
-        rc = sub_fd(fs, SUB_STATE, &fd, err, errlen);
-        if (rc == MAILOTP_ERR_NOT_FOUND)
-                return MAILOTP_OK;
+                rc = remove_blob(fs, SUB_STATE, key, err, errlen);
         if (rc == MAILOTP_OK)
-                rc = fio_unlink(fd, key, err, errlen);
+                rc = remove_blob(fs, SUB_RECOVERY, key, err, errlen);
         /* The lock file stays: removing it would let two lockers meet different inodes. */
         return rc;
 }
@@ -212,6 +408,13 @@ static const struct store_ops file_ops = {
     .state_load = fs_state_load,
     .state_save = fs_state_save,
     .user_delete = fs_user_delete,
+    .server_key = fs_server_key,
+    .apppw_load = fs_apppw_load,
+    .apppw_save = fs_apppw_save,
+    .recovery_load = fs_recovery_load,
+    .recovery_save = fs_recovery_save,
+    .lastlog_load = fs_lastlog_load,
+    .lastlog_append = fs_lastlog_append,
     .lock = fs_lock,
     .unlock = fs_unlock,
     .close = fs_close,
