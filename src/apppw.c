@@ -227,6 +227,10 @@ enum mailotp_rc apppw_parse(const char *buf, size_t len, struct apppw_list *l, c
         uint64_t num;
 
         memset(l, 0, sizeof(*l));
+        if (!kv_strip_end(buf, len, &len)) {
+                mailotp_seterr(err, errlen, "file is empty or cut short (no \"end\" line)");
+                return MAILOTP_ERR_FORMAT;
+        }
         kv_iter_init(&it, buf, len);
         while ((rc = kv_next(&it, &k, &klen, &v, &vlen)) == 1) {
                 if (!have_version) {
@@ -292,6 +296,10 @@ enum mailotp_rc apppw_format(const struct apppw_list *l, char *buf, size_t bufsz
                         return MAILOTP_ERR_INVALID;
                 off += (size_t)n;
         }
+        if (bufsz - off < sizeof(KV_END_LINE))
+                return MAILOTP_ERR_INVALID;
+        memcpy(buf + off, KV_END_LINE, sizeof(KV_END_LINE));
+        off += sizeof(KV_END_LINE) - 1;
         *outlen = off;
         return MAILOTP_OK;
 }

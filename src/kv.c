@@ -72,6 +72,16 @@ int kv_next(struct kv_iter *it, const char **key, size_t *klen, const char **val
         return 0;
 }
 
+int kv_strip_end(const char *buf, size_t len, size_t *content_len)
+{
+        if (buf == NULL || len < 4 || memcmp(buf + len - 4, "end\n", 4) != 0)
+                return 0;
+        if (len > 4 && buf[len - 5] != '\n')
+                return 0;
+        *content_len = len - 4;
+        return 1;
+}
+
 int kv_key_is(const char *k, size_t klen, const char *name)
 {
         return strlen(name) == klen && memcmp(k, name, klen) == 0;

@@ -31,6 +31,20 @@ void kv_iter_init(struct kv_iter *it, const char *buf, size_t len);
  */
 int kv_next(struct kv_iter *it, const char **key, size_t *klen, const char **val, size_t *vlen);
 
+/*
+ * Stored files (records, state, lists) end in a line "end": a file cut short
+ * anywhere, even at a line boundary, then lacks it and is refused instead of
+ * being read as something else ("locked_until = 1" from "locked_until =
+ * 1700000900", or a state without its last lines).  Returns 1 and the length
+ * of the content before the "end" line in *content_len, or 0 when the file
+ * does not end in "\nend\n" (or is just "end\n").  The configuration file,
+ * edited by people, has no such line.
+ */
+int kv_strip_end(const char *buf, size_t len, size_t *content_len);
+
+/* The line writers append to stored files. */
+#define KV_END_LINE "end\n"
+
 /* 1 when the counted string k/klen equals the C string name. */
 int kv_key_is(const char *k, size_t klen, const char *name);
 

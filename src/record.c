@@ -54,6 +54,10 @@ enum mailotp_rc record_parse(const char *buf, size_t len, struct otp_record *r, 
         int rc;
 
         record_wipe(r);
+        if (!kv_strip_end(buf, len, &len)) {
+                mailotp_seterr(err, errlen, "file is empty or cut short (no \"end\" line)");
+                return MAILOTP_ERR_FORMAT;
+        }
         kv_iter_init(&it, buf, len);
         while ((rc = kv_next(&it, &k, &klen, &v, &vlen)) == 1) {
                 unsigned bit;
@@ -205,6 +209,8 @@ enum mailotp_rc record_format(const struct otp_record *r, char *buf, size_t bufs
         if (r->status == OTP_STATUS_ENABLED &&
             append(buf, bufsz, &off, "enabled = %lld\n", (long long)r->enabled) != 0)
                 goto small;
+        if (append(buf, bufsz, &off, "%s", KV_END_LINE) != 0)
+                goto small;
         *outlen = off;
         return MAILOTP_OK;
 small:
@@ -234,6 +240,10 @@ enum mailotp_rc state_parse(const char *buf, size_t len, struct otp_state *s, ch
         int rc;
 
         state_init(s);
+        if (!kv_strip_end(buf, len, &len)) {
+                mailotp_seterr(err, errlen, "file is empty or cut short (no \"end\" line)");
+                return MAILOTP_ERR_FORMAT;
+        }
         kv_iter_init(&it, buf, len);
         while ((rc = kv_next(&it, &k, &klen, &v, &vlen)) == 1) {
                 unsigned bit;
@@ -347,6 +357,8 @@ enum mailotp_rc state_format(const struct otp_state *s, char *buf, size_t bufsz,
                            (long long)s->grace_until, hex) != 0)
                         return MAILOTP_ERR_INVALID;
         }
+        if (append(buf, bufsz, &off, "%s", KV_END_LINE) != 0)
+                return MAILOTP_ERR_INVALID;
         *outlen = off;
         return MAILOTP_OK;
 }

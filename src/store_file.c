@@ -443,6 +443,18 @@ enum mailotp_rc store_open_files(const char *dir, uid_t owner, unsigned flags, s
                 fs_close(&fs->base);
                 return rc;
         }
+        if (flags & STORE_CREATE) {
+                /* The CLI lays out the whole store, so the module never has to create anything. */
+                for (i = 0; i < SUB_COUNT; i++) {
+                        int fd;
+
+                        rc = sub_fd(fs, (enum sub_dir)i, &fd, err, errlen);
+                        if (rc != MAILOTP_OK) {
+                                fs_close(&fs->base);
+                                return rc;
+                        }
+                }
+        }
         *out = &fs->base;
         return MAILOTP_OK;
 }

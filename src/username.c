@@ -91,38 +91,42 @@ enum mailotp_rc username_to_key(const char *user, char *key, size_t keysz, char 
         return MAILOTP_OK;
 }
 
+/* Escaped form of byte c into tmp (5 bytes); returns its length. */
+static size_t escape_one(unsigned char c, int keep_space, char tmp[5])
+{
+        if (((c >= 0x21 && c < 0x7F) || (keep_space && c == ' ')) && c != '"' && c != '\\') {
+                tmp[0] = (char)c;
+                tmp[1] = '\0';
+                return 1;
+        }
+        (void)snprintf(tmp, 5, "\\x%02x", c);
+        return 4;
+}
+
 static void escape(const char *in, char *out, size_t outsz, int keep_space)
 {
-        size_t o = 0;
+        size_t total = 0, o = 0, limit, n;
         const char *p;
+        char tmp[5];
 
         if (out == NULL || outsz == 0)
                 return;
         if (in == NULL)
                 in = "(none)";
+        for (p = in; *p != '\0'; p++)
+                total += escape_one((unsigned char)*p, keep_space, tmp);
+        /* All of it when it fits; otherwise as much as leaves room for "...". */
+        limit = total + 1 <= outsz ? total : (outsz > 4 ? outsz - 4 : 0);
         for (p = in; *p != '\0'; p++) {
-                unsigned char c = (unsigned char)*p;
-                char tmp[5];
-                size_t n;
-
-                if (((c >= 0x21 && c < 0x7F) || (keep_space && c == ' ')) && c != '"' &&
-                    c != '\\') {
-                        tmp[0] = (char)c;
-                        tmp[1] = '\0';
-                        n = 1;
-                } else {
-                        (void)snprintf(tmp, sizeof(tmp), "\\x%02x", c);
-                        n = 4;
-                }
-                if (o + n + 4 > outsz) { /* keep room for "..." and NUL */
-                        if (outsz >= 4) {
-                                memcpy(out + (o + 4 <= outsz ? o : outsz - 4), "...", 4);
-                        } else {
-                                out[0] = '\0';
-                        }
-                        return;
-                }
+                n = escape_one((unsigned char)*p, keep_space, tmp);
+                if (o + n > limit)
+                        break;
                 memcpy(out + o, tmp, n);
+                o += n;
+        }
+        if (total + 1 > outsz) {
+                n = outsz - 1 - o < 3 ? outsz - 1 - o : 3;
+                memcpy(out + o, "...", n);
                 o += n;
         }
         out[o] = '\0';
