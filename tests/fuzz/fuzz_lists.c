@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* libFuzzer target: app-password, recovery-code and last-logins list parsers. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apppw.h"
+#include "lastlog.h"
+#include "recovery.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct apppw_list al, al2;
+static struct lastlog ll, ll2;
+static char buf[LASTLOG_FILE_MAX > APPPW_FILE_MAX ? LASTLOG_FILE_MAX : APPPW_FILE_MAX];
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        struct recovery_list rl, rl2;
+        char err[128];
+        size_t len = 0;
+
+        if (apppw_parse((const char *)data, size, &al, err, sizeof(err)) == MAILOTP_OK) {
+                if (apppw_format(&al, buf, sizeof(buf), &len) != MAILOTP_OK ||
+                    apppw_parse(buf, len, &al2, err, sizeof(err)) != MAILOTP_OK ||
+                    memcmp(&al, &al2, sizeof(al)) != 0)
+                        abort();
+        }
+        if (recovery_parse((const char *)data, size, &rl, err, sizeof(err)) == MAILOTP_OK) {
+                if (recovery_format(&rl, buf, sizeof(buf), &len) != MAILOTP_OK ||
+                    recovery_parse(buf, len, &rl2, err, sizeof(err)) != MAILOTP_OK ||
+                    memcmp(&rl, &rl2, sizeof(rl)) != 0)
+                        abort();
+        }
+        if (lastlog_parse((const char *)data, size, &ll, err, sizeof(err)) == MAILOTP_OK) {
+                if (lastlog_format(&ll, buf, sizeof(buf), &len) != MAILOTP_OK ||
+                    lastlog_parse(buf, len, &ll2, err, sizeof(err)) != MAILOTP_OK ||
+                    memcmp(&ll, &ll2, sizeof(ll)) != 0)
+                        abort();
+        }
+        return 0;
+}
