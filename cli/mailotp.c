@@ -168,6 +168,8 @@ static int normalise_code(const char *in, unsigned digits, char *out, size_t out
 {
         size_t o = 0;
 
+        if (in == NULL)
+                return -1;
         for (; *in != '\0'; in++) {
                 if (*in == ' ')
                         continue;

@@ -21,7 +21,7 @@ enum mailotp_rc config_load(struct mailotp_opts *o, int argc, const char **argv,
         why[0] = '\0';
         rc = fio_read(AT_FDCWD, o->conf, owner, 022, CONFIG_MAX_SIZE, &buf, &len, why, sizeof(why));
         if (rc == MAILOTP_ERR_NOT_FOUND && !o->conf_explicit) {
-                rc = MAILOTP_OK; /* no file: defaults and arguments only */
+                /* no file: defaults and arguments only */
         } else if (rc == MAILOTP_ERR_NOT_FOUND) {
                 mailotp_seterr(err, errlen, "%s: no such file", o->conf);
                 return MAILOTP_ERR_INVALID;
