@@ -24,6 +24,7 @@
 #include "apppw.h"
 #include "auth.h"
 #include "config.h"
+#include "doctor.h"
 #include "json.h"
 #include "kv.h"
 #include "lastlog.h"
@@ -61,6 +62,8 @@ struct cli {
         const char *qr_spec;  /* --qr FORMAT[:FILE] */
         const char *services; /* --services */
         const char *expires;  /* --expires DAYS */
+        const char *pamdir;   /* doctor --pamdir */
+        const char *doveconf; /* doctor --doveconf */
         const char *user;
         char key[USERNAME_MAX + 1];
         char err[256];
@@ -1154,6 +1157,8 @@ static void usage(FILE *out)
               "  app-password revoke USER NAME\n"
               "  recovery-codes USER  make 10 single-use recovery codes (replaces old ones)\n"
               "  last USER            the newest login outcomes\n"
+              "  doctor [--pamdir DIR] [--doveconf FILE] [SERVICE...]\n"
+              "                       check PAM stacks, Dovecot, the store and the clock\n"
               "exit: 0 done, 1 code refused, 2 usage, 3 wrong state, 4 store error\n",
               out);
 }
@@ -1168,6 +1173,7 @@ struct verb {
 #define V_FORCE   1U
 #define V_QR      2U
 #define V_APPOPTS 4U
+#define V_DOCTOR  8U
 
 static const struct verb verbs[] = {
     {"enroll", NULL, 0, 0, V_FORCE | V_QR},
@@ -1193,6 +1199,8 @@ int main(int argc, char **argv)
             {"qr", required_argument, NULL, 'q'},
             {"services", required_argument, NULL, 's'},
             {"expires", required_argument, NULL, 'e'},
+            {"pamdir", required_argument, NULL, 'p'},
+            {"doveconf", required_argument, NULL, 'D'},
             {"help", no_argument, NULL, 'h'},
             {"version", no_argument, NULL, 'V'},
             {NULL, 0, NULL, 0},
@@ -1213,7 +1221,7 @@ int main(int argc, char **argv)
                         c.json = true;
         }
         opterr = 0;
-        while ((opt = getopt_long(argc, argv, "d:c:jfnq:s:e:hV", longopts, NULL)) != -1) {
+        while ((opt = getopt_long(argc, argv, "d:c:jfnq:s:e:p:D:hV", longopts, NULL)) != -1) {
                 switch (opt) {
                 case 'd':
                 case 'c':
@@ -1249,6 +1257,14 @@ int main(int argc, char **argv)
                         c.expires = optarg;
                         used |= V_APPOPTS;
                         break;
+                case 'p':
+                        c.pamdir = optarg;
+                        used |= V_DOCTOR;
+                        break;
+                case 'D':
+                        c.doveconf = optarg;
+                        used |= V_DOCTOR;
+                        break;
                 case 'h':
                         usage(stdout);
                         return EX_DONE;
@@ -1262,6 +1278,25 @@ int main(int argc, char **argv)
                 }
         }
         npos = argc - optind;
+        if (npos >= 1 && strcmp(argv[optind], "doctor") == 0) {
+                struct doctor_args da;
+
+                if ((used & ~V_DOCTOR) != 0)
+                        return fail(&c, EX_USAGE, "usage", "option not valid for doctor");
+                opts_init(&c.opts);
+                rc = config_load(&c.opts, nwords, words, geteuid(), c.err, sizeof(c.err));
+                if (rc != MAILOTP_OK)
+                        return fail(&c, EX_USAGE, "config", "configuration: %s", c.err);
+                memset(&da, 0, sizeof(da));
+                da.pamdir = c.pamdir != NULL ? c.pamdir : "/etc/pam.d";
+                da.doveconf = c.doveconf;
+                da.services = (const char *const *)(argv + optind + 1);
+                da.nservices = npos - 1;
+                da.json = c.json;
+                return doctor_run(&c.opts, &da);
+        }
+        if ((used & V_DOCTOR) != 0)
+                return fail(&c, EX_USAGE, "usage", "--pamdir and --doveconf go with doctor");
         for (i = 0; npos >= 1 && i < sizeof(verbs) / sizeof(verbs[0]); i++) {
                 if (strcmp(argv[optind], verbs[i].name) != 0)
                         continue;
