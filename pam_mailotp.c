@@ -302,6 +302,7 @@ static int prompt_code(struct login *lg, struct auth_code *ac)
                 PAM_SUCCESS ||
             resp == NULL) {
                 log_outcome(lg, LOG_NOTICE, "failure", "no-code-answer", NULL);
+                note_last(lg, 0, NULL, "no-code-answer");
                 goto out;
         }
         rlen = strnlen(resp, 64);

@@ -11,6 +11,7 @@
  * With --json every outcome is one JSON object on stdout; errors are
  * {"error": MESSAGE, "code": CODE} with the same exit codes.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,6 +64,8 @@ struct cli {
         const char *qr_spec;  /* --qr FORMAT[:FILE] */
         const char *services; /* --services */
         const char *expires;  /* --expires DAYS */
+        int qr_fd;            /* --qr FORMAT:FILE, opened before anything is stored */
+        bool qr_created;      /* we created that file (remove it if enrollment fails) */
         const char *pamdir;   /* doctor --pamdir */
         const char *doveconf; /* doctor --doveconf */
         const char *user;
@@ -203,18 +207,60 @@ static void json_result(struct cli *c)
 
 /* ---- enroll ------------------------------------------------------------ */
 
-/* Write the QR image to a file the caller names (0600: it holds the secret). */
+/*
+ * Open the QR image file before anything is stored, so a bad path changes
+ * nothing.  It holds the secret: a new file is made 0600; an existing one
+ * must be a regular file of ours and is made 0600 (never followed if a link).
+ */
+static int open_qr_file(struct cli *c, const char *path)
+{
+        struct stat st;
+        int fd;
+
+        c->qr_created = true;
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 && errno == EEXIST) {
+                c->qr_created = false;
+                fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        }
+        if (fd < 0)
+                return fail(c, EX_USAGE, "qr-file", "cannot write %s: %s", path, strerror(errno));
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+            fchmod(fd, 0600) != 0) {
+                (void)close(fd);
+                return fail(c, EX_USAGE, "qr-file",
+                            "%s must be a regular file owned by the caller (it will hold the "
+                            "secret)",
+                            path);
+        }
+        c->qr_fd = fd;
+        return EX_DONE;
+}
+
+/* Undo open_qr_file() after a failed enrollment. */
+static void drop_qr_file(struct cli *c, const char *path)
+{
+        if (c->qr_fd < 0)
+                return;
+        (void)close(c->qr_fd);
+        c->qr_fd = -1;
+        if (c->qr_created && path != NULL)
+                (void)unlink(path);
+}
+
+/* Write the QR image into the file opened by open_qr_file(). */
 static int write_qr_file(struct cli *c, const char *path, const char *uri, enum qr_format fmt)
 {
-        FILE *f;
-        int fd, ok;
+        FILE *f = NULL;
+        int ok;
 
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
-                if (fd >= 0)
-                        (void)close(fd);
-                return fail(c, EX_USAGE, "qr-file", "cannot write %s", path);
+        ok = ftruncate(c->qr_fd, 0) == 0 && (f = fdopen(c->qr_fd, "w")) != NULL;
+        if (!ok) {
+                (void)close(c->qr_fd);
+                c->qr_fd = -1;
+                return fail(c, EX_STORE, "qr-file", "cannot write the QR code to %s", path);
         }
+        c->qr_fd = -1; /* owned by f now */
         ok = qr_render(f, uri, fmt) == 0;
         if (fclose(f) != 0)
                 ok = 0;
@@ -320,7 +366,7 @@ static int show_enrollment(struct cli *c, const struct otp_record *rec, int was_
                                 json_str(&c->j, enc);
                                 free(enc);
                         } else {
-                                json_key(&c->j, "data");
+                                json_key(&c->j, fmt == QR_FORMAT_PNG ? "base64" : "data");
                                 json_null(&c->j);
                         }
                         json_obj_end(&c->j);
@@ -366,8 +412,11 @@ static int cmd_enroll(struct cli *c)
         unsigned char skey[MAC_KEY_LEN];
         enum mailotp_rc rc;
         int ex, was_enabled;
+        const char *qr_path = NULL;
 
         record_wipe(&rec);
+        if (c->qr_spec != NULL && c->no_qr)
+                return fail(c, EX_USAGE, "usage", "--qr and --no-qr exclude each other");
         if (c->qr_spec != NULL) {
                 enum qr_format f;
                 char name[16];
@@ -378,14 +427,23 @@ static int cmd_enroll(struct cli *c)
                 if (strcmp(name, "none") == 0) {
                         c->no_qr = true;
                         c->qr_spec = NULL;
+                        if (colon != NULL)
+                                return fail(c, EX_USAGE, "usage", "--qr none takes no FILE");
                 } else if (n >= sizeof(name) || qr_format_parse(name, &f) != 0) {
                         return fail(c, EX_USAGE, "usage",
                                     "--qr takes terminal, svg, png or none, optionally :FILE");
+                } else if (colon != NULL && colon[1] != '\0') {
+                        qr_path = colon + 1;
+                        ex = open_qr_file(c, qr_path);
+                        if (ex != EX_DONE)
+                                return ex;
                 }
         }
         ex = lock_user(c, &lk);
-        if (ex != EX_DONE)
+        if (ex != EX_DONE) {
+                drop_qr_file(c, qr_path);
                 return ex;
+        }
         rc = store_record_load(c->st, c->key, &old, c->err, sizeof(c->err));
         was_enabled = rc == MAILOTP_OK && old.status == OTP_STATUS_ENABLED;
         record_wipe(&old);
@@ -421,6 +479,8 @@ static int cmd_enroll(struct cli *c)
         }
         ex = show_enrollment(c, &rec, was_enabled);
 out:
+        if (ex != EX_DONE)
+                drop_qr_file(c, qr_path);
         record_wipe(&rec);
         store_unlock(c->st, lk);
         return ex;
@@ -923,9 +983,13 @@ static int cmd_app_list(struct cli *c)
                         json_key(&c->j, "last_used");
                         json_time(&c->j, e->last_used);
                         json_key(&c->j, "last_service");
-                        json_str(&c->j, e->last_used > 0 ? e->last_service : NULL);
+                        json_str(&c->j, e->last_used > 0 && strcmp(e->last_service, "-") != 0
+                                            ? e->last_service
+                                            : NULL);
                         json_key(&c->j, "last_rhost");
-                        json_str(&c->j, e->last_used > 0 ? e->last_rhost : NULL);
+                        json_str(&c->j, e->last_used > 0 && strcmp(e->last_rhost, "-") != 0
+                                            ? e->last_rhost
+                                            : NULL);
                         json_obj_end(&c->j);
                 }
                 json_arr_end(&c->j);
@@ -1216,6 +1280,7 @@ int main(int argc, char **argv)
         size_t i;
 
         memset(&c, 0, sizeof(c));
+        c.qr_fd = -1;
         for (i = 1; i < (size_t)argc; i++) { /* errors before getopt must know --json */
                 if (strcmp(argv[i], "--json") == 0)
                         c.json = true;
