@@ -91,15 +91,19 @@ static void log_outcome(const struct login *lg, int prio, const char *result, co
 static void note_last(struct login *lg, int success, const char *method, const char *reason)
 {
         struct lastlog_event ev;
-        char err[160];
+        char err[160] = "";
 
         if (!lg->known)
                 return;
         lastlog_event_set(&ev, (int64_t)time(NULL), success, method, lg->service, lg->rhost,
                           reason);
         if (store_lastlog_append(lg->st, lg->key, &ev, lg->opts.last_logins, err, sizeof(err)) !=
-            MAILOTP_OK)
-                pam_syslog(lg->pamh, LOG_WARNING, "last-logins log not written: %s", err);
+            MAILOTP_OK) {
+                char esc[200];
+
+                text_log_escape_text(err, esc, sizeof(esc));
+                pam_syslog(lg->pamh, LOG_WARNING, "last-logins log not written: %s", esc);
+        }
 }
 
 /* The one mapping of a failed core result to a PAM result. */
@@ -283,6 +287,13 @@ static int try_app_password(struct login *lg, const char *tok, size_t len)
         (void)snprintf(method, sizeof(method), "app-password:%s", name);
         if (rc != MAILOTP_OK)
                 return fail_with(lg, rc, NULL, method);
+        if (lg->err[0] != '\0') {
+                /* Accepted, but its "last used" note could not be stored. */
+                char esc[200];
+
+                text_log_escape_text(lg->err, esc, sizeof(esc));
+                pam_syslog(lg->pamh, LOG_WARNING, "app password last use not written: %s", esc);
+        }
         lg->err[0] = '\0';
         mailotp_seterr(lg->err, sizeof(lg->err), "app password %s", name);
         log_outcome(lg, LOG_INFO, "success", "app-password", NULL);

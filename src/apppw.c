@@ -64,7 +64,9 @@ int apppw_services_parse(const char *in, char *out, size_t outsz, char *err, siz
                         mailotp_seterr(err, errlen, "empty or overlong service name");
                         return -1;
                 }
-                if (o + nlen + 2 > outsz || o + nlen + 1 > APPPW_SERVICES_MAX + 1) {
+                /* The list after adding this name: o, a comma unless first, the name. */
+                if (o + (o > 0 ? 1U : 0U) + nlen > APPPW_SERVICES_MAX ||
+                    o + (o > 0 ? 1U : 0U) + nlen + 1 > outsz) {
                         mailotp_seterr(err, errlen, "service list too long");
                         return -1;
                 }

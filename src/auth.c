@@ -47,10 +47,13 @@ static enum mailotp_rc count_failure(struct store *st, const char *key, struct o
         out->failures = s->failures;
         out->locked_until = s->locked_until;
         /*
-         * Best effort: the answer is "no" whether or not the count is
-         * stored; a failed write leaves its reason in err for the log.
+         * A count that cannot be stored is an error, not a plain "wrong
+         * code": otherwise, while the disk is full, guesses would go
+         * uncounted and a right guess (whose step cannot be stored either)
+         * would stand out by its different answer.
          */
-        (void)store_state_save(st, key, s, err, errlen);
+        if (store_state_save(st, key, s, err, errlen) != MAILOTP_OK)
+                return MAILOTP_ERR_IO;
         return MAILOTP_ERR_MISMATCH;
 }
 
@@ -279,7 +282,12 @@ enum mailotp_rc auth_app_password(struct store *st, const char *key, const char 
         e->last_used = now;
         text_log_escape(service != NULL ? service : "-", e->last_service, sizeof(e->last_service));
         text_log_escape(rhost != NULL ? rhost : "-", e->last_rhost, sizeof(e->last_rhost));
-        /* Last use is information, not security: a failed write does not fail the login. */
+        /*
+         * Last use is information, not security: a failed write does not
+         * fail the login; its reason stays in err for a warning.
+         */
+        if (err != NULL && errlen > 0)
+                err[0] = '\0';
         (void)store_apppw_save(st, key, l, err, errlen);
         rc = MAILOTP_OK;
 out:

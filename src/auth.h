@@ -61,7 +61,8 @@ int64_t auth_lockout_until(unsigned failures, int64_t now, const struct auth_pol
  * (MAILOTP_ERR_LOCKED), verifies with the replay rule, and stores the new state
  * durably before returning.  Results:
  *   MAILOTP_OK                 accepted; state (step, failures = 0) is stored
- *   MAILOTP_ERR_MISMATCH       wrong code; failure counted (best effort)
+ *   MAILOTP_ERR_MISMATCH       wrong code; failure counted and stored
+ *   MAILOTP_ERR_IO             wrong code whose count could not be stored (fail closed)
  *   MAILOTP_ERR_REPLAY         code of a used step; not counted
  *   MAILOTP_ERR_LOCKED         back-off in force; code not checked
  *   MAILOTP_ERR_IO, _LOCK_TIMEOUT, _UNSAFE_FILE, _FORMAT, _STATE (no state
@@ -104,7 +105,8 @@ enum mailotp_rc auth_grace_fingerprint(const unsigned char server_key[MAC_KEY_LE
  * MAILOTP_OK (name of the matching entry in name_out, its last use recorded,
  * best effort), MAILOTP_ERR_NOT_FOUND (the user has no application passwords
  * or the store no server key), MAILOTP_ERR_MISMATCH, MAILOTP_ERR_EXPIRED,
- * MAILOTP_ERR_NOT_ALLOWED, or a store error.  One keyed hash per call,
+ * MAILOTP_ERR_NOT_ALLOWED, or a store error (on MAILOTP_OK a non-empty err
+ * means the last use could not be recorded).  One keyed hash per call,
  * whatever the number of passwords.
  */
 enum mailotp_rc auth_app_password(struct store *st, const char *key, const char *letters,

@@ -120,6 +120,7 @@ enum mailotp_rc fio_read(int dirfd, const char *name, uid_t owner, mode_t forbid
         }
         buf = malloc(max + 1);
         if (buf == NULL) {
+                mailotp_seterr(err, errlen, "out of memory reading %s", name);
                 rc = MAILOTP_ERR_NOMEM;
                 goto out;
         }
@@ -181,7 +182,7 @@ static int temp_name(const char *name, char *out, size_t outsz)
 }
 
 #define FIO_DURABLE 1U /* fsync the file and the directory */
-#define FIO_NEW     2U /* link instead of rename: fail when the name exists */
+#define FIO_NEW     2U /* rename without replacing: fail when the name exists */
 
 /* Write data to a fresh temporary file in dirfd (closed again); its name goes to tmp. */
 static enum mailotp_rc write_temp(int dirfd, const char *name, const char *data, size_t len,
@@ -244,9 +245,19 @@ static enum mailotp_rc write_file(int dirfd, const char *name, const char *data,
         if (rc != MAILOTP_OK)
                 return rc;
         if (flags & FIO_NEW) {
-                int e = linkat(dirfd, tmp, dirfd, name, 0) == 0 ? 0 : errno;
+                /*
+                 * One atomic step: with link + unlink a crash between the two
+                 * would leave the new file with two links, refused for ever.
+                 */
+                int e = renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) == 0 ? 0 : errno;
 
-                (void)unlinkat(dirfd, tmp, 0);
+                if (e == EINVAL || e == ENOSYS) {
+                        /* A file system without RENAME_NOREPLACE: link, then unlink. */
+                        e = linkat(dirfd, tmp, dirfd, name, 0) == 0 ? 0 : errno;
+                        (void)unlinkat(dirfd, tmp, 0);
+                } else if (e != 0) {
+                        (void)unlinkat(dirfd, tmp, 0);
+                }
                 if (e == EEXIST)
                         return MAILOTP_ERR_STATE;
                 if (e != 0) {

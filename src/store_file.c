@@ -327,11 +327,16 @@ static enum mailotp_rc fs_lastlog_append(struct store *st, const char *key,
         size_t len = 0;
         enum mailotp_rc rc = MAILOTP_ERR_NOMEM;
 
-        if (l == NULL || buf == NULL)
+        if (l == NULL || buf == NULL) {
+                mailotp_seterr(err, errlen, "out of memory");
                 goto out;
+        }
         rc = fs_lastlog_load(st, key, l, err, errlen);
-        if (rc != MAILOTP_OK)
+        if (rc == MAILOTP_ERR_NOT_FOUND || rc == MAILOTP_ERR_FORMAT) {
                 memset(l, 0, sizeof(*l)); /* missing or corrupt: start afresh */
+        } else if (rc != MAILOTP_OK) {
+                goto out; /* unreadable now: keep the history, skip this event */
+        }
         lastlog_push(l, ev, keep);
         rc = lastlog_format(l, buf, LASTLOG_FILE_MAX, &len);
         if (rc == MAILOTP_OK)

@@ -1,0 +1,314 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Crash consistency: writers killed with SIGKILL at every point and at random.
+
+Every writer (logins of each kind and every mailotp verb that writes) runs
+under the shim with FAULT_VERSIONS set: just before a new version of a file is
+put in place (rename or link), the shim keeps a copy of that complete version.
+After a writer is killed, every file of the store must be the version from
+before the writer started or one of the complete versions it was putting in
+place: never torn, never half written.  Temporary files of the killed writer
+may stay; they must not block anything.  Then the store must still read
+(`mailotp --json status`), the writer must be able to run again, and the next
+login must work.
+
+  - exhaustive: for each writer, a SIGKILL raised by the shim just before each
+    call that changes the store and just after the last one (every distinct
+    state a crash can leave);
+  - random: a few hundred writers in a row on one evolving store, each killed
+    by an outside SIGKILL after a random delay (in microseconds) drawn over
+    the writer's measured run time, stale temporary files accumulating;
+  - the durability protocol itself, from the trace of every writer: each new
+    version of a record, state, app-password, recovery-code or server-key
+    file is fsynced before it is renamed (or linked) into place, and the
+    directory is fsynced after (a kill -9 does not lose the page cache, so
+    this is what stands for power loss).
+"""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+from faultlib import (PW, STRICT, T, FaultWorld, KnownBugs, is_temp, read_trace, require_env,
+                      state_key)
+
+KNOWN_BUGS = {}
+
+MUTATING = {"write", "fsync", "fchmod", "rename", "renameat", "renameat2", "linkat", "unlinkat",
+            "mkdirat"}
+DURABLE_AREAS = ("records", "state", "apppw", "recovery", "server.key")
+
+
+def mutating(call):
+    return call.func in MUTATING or (call.func in ("open", "openat") and call.mode == "w")
+
+
+class Crash(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        require_env(cls)
+        w = cls.w = FaultWorld()
+        # An empty store (for the very first enroll: directories, server key) ...
+        cls.empty = w.snapshot("empty")
+        # ... and a lived-in one.
+        w.enable_at("alice", T - 90)
+        cls.app_pw = w.jcli("app-password", "add", "alice", "phone", now=T - 90)["password"]
+        cls.recovery = w.jcli("recovery-codes", "alice", now=T - 90)["codes"]
+        r = w.run_cli("enroll", "--no-qr", "carol", now=T - 90)
+        cls.carol = r.stdout.split("secret=")[1].split("&")[0].split()[0]
+        w.secrets["carol"] = cls.carol
+        cls.simple = w.simple_service("alice", name="imap")
+        cls.hardened = w.hardened_service("alice", name="imap-hard")
+        assert w.run_login(cls.simple, "alice", PW + w.code_at("alice", T - 60),
+                           now=T - 60).result == "PAM_SUCCESS"
+        cls.lived = w.snapshot("lived")
+        cls.bugs = KnownBugs(KNOWN_BUGS)
+        cls.kills = 0
+        cls.proven = set()
+        cls.t0 = time.time()
+
+    @classmethod
+    def tearDownClass(cls):
+        if hasattr(cls, "w"):
+            for key in sorted(cls.bugs.seen):
+                sys.stderr.write("\nKNOWN BUG %s hit: %s\n" % (key, cls.bugs.seen[key][:300]))
+            sys.stderr.write("\ncrash consistency: %d writers killed in %.1f s\n" % (
+                cls.kills, time.time() - cls.t0))
+            cls.w.cleanup()
+
+    # -- the writers ---------------------------------------------------------------------
+    def writers(self):
+        """name -> (snapshot it starts from, spec(now), exits accepted when run again).
+
+        A spec is ("login", service, user, answer) or ("cli", args...); logins are not
+        run again (the same code would be a replay)."""
+        w = self.w
+        code = lambda now: PW + w.code_at("alice", now)  # noqa: E731
+
+        def wrong(now):
+            return PW + "%06d" % ((int(w.code_at("alice", now)) + 1) % 1000000)
+
+        return {
+            "login-code": (self.lived, lambda now: ("login", self.simple, "alice", code(now)),
+                           None),
+            "login-wrong-code": (self.lived,
+                                 lambda now: ("login", self.simple, "alice", wrong(now)), None),
+            "login-app-password": (self.lived,
+                                   lambda now: ("login", self.simple, "alice", self.app_pw),
+                                   None),
+            "login-recovery-code": (self.lived, lambda now: (
+                "login", self.simple, "alice", PW + self.recovery[1]), None),
+            "login-hardened": (self.lived,
+                               lambda now: ("login", self.hardened, "alice", code(now)), None),
+            "unlock": (self.lived, lambda now: ("cli", "unlock", "alice"), {0}),
+            "confirm": (self.lived, lambda now: ("cli", "confirm", "carol",
+                                                 w.code_at("carol", now)), {0, 3}),
+            "enroll-force": (self.lived,
+                             lambda now: ("cli", "enroll", "--force", "--no-qr", "carol"), {0}),
+            "app-password-add": (self.lived, lambda now: (
+                "cli", "app-password", "add", "alice", "tablet"), {0, 3}),
+            "app-password-revoke": (self.lived, lambda now: (
+                "cli", "app-password", "revoke", "alice", "phone"), {0, 3}),
+            "recovery-codes": (self.lived, lambda now: ("cli", "recovery-codes", "alice"), {0}),
+            "disable-force": (self.lived, lambda now: ("cli", "disable", "--force", "alice"),
+                              {0, 3}),
+            "first-enroll": (self.empty, lambda now: ("cli", "enroll", "--no-qr", "alice"),
+                             {0}),
+        }
+
+    # -- checks ---------------------------------------------------------------------------
+    def check_store(self, ctx, before, versions):
+        """Every file: the version before, or a complete version put in place meanwhile."""
+        now = self.w.files()
+        for rel in sorted(set(now) | set(before)):
+            if is_temp(rel):
+                continue  # a killed writer's temporary file: allowed, must not block
+            got = now.get(rel)
+            allowed = set(versions.get(rel, set()))
+            if rel in before:
+                allowed.add(before[rel][0])
+            if got is None:
+                continue  # removed (disable) or never created: a file-level old/new
+            if rel.startswith("locks/"):
+                allowed.add(b"")  # lock files are created empty and never replaced
+            if got[0] not in allowed:
+                self.fail("%s: %s is torn: neither the old version nor one put in place "
+                          "atomically:\n%r" % (ctx, rel, got[0][:300]))
+            self.assertEqual(got[1], 0o600, "%s: %s mode" % (ctx, rel))
+            if got[2] != 1:
+                self.bugs.hit(self, "create-new-crash-leaves-second-link" if rel == "server.key"
+                              else "links:" + rel, "%s: %s has %d links" % (ctx, rel, got[2]))
+
+    def store_reads_and_logins_work(self, ctx, now):
+        w = self.w
+        key = (now, state_key(w.files()))
+        if key in self.proven:
+            return
+        status = {}
+        for user in ("alice", "carol"):
+            r = w.run_cli("--json", "status", user, now=now)
+            if r.returncode != 0:
+                self.fail("%s: status %s fails after the crash: %s" % (ctx, user, r.stdout))
+            status[user] = json.loads(r.stdout)["status"]
+        if status["alice"] == "enabled":
+            answer = PW + w.code_at("alice", now)
+        else:
+            answer = PW  # 2FA gone (disable killed after removing the record): plain password
+        r = w.run_login(self.simple, "alice", answer, now=now)
+        if r.result == "PAM_MAXTRIES":
+            w.run_cli("unlock", "alice", now=now)
+            r = w.run_login(self.simple, "alice", answer, now=now)
+        self.assertEqual(r.result, "PAM_SUCCESS", "%s: the next login (%s) fails:\n%s" % (
+            ctx, status["alice"], "\n".join(r.log)))
+        self.proven.add(key)  # keyed on the store before this login
+
+    def rerun_works(self, ctx, spec, exits, now):
+        if exits is None:
+            return
+        r = self.w.run_spec(spec(now), now=now)
+        if r.returncode not in exits:
+            key = "create-new-crash-leaves-second-link" if "hard link" in (
+                r.stdout + r.stderr) else None
+            msg = "%s: the writer fails when run again (%d): %s%s" % (
+                ctx, r.returncode, r.stdout, r.stderr)
+            if key:
+                self.bugs.hit(self, key, msg)
+            else:
+                self.fail(msg)
+
+    # -- exhaustive -----------------------------------------------------------------------
+    def test_1_kill_at_every_point(self):
+        w = self.w
+        summary = []
+        for name, (snap, spec, exits) in self.writers().items():
+            w.restore(snap)
+            w.take_versions()
+            clean = w.run_spec(spec(T), T, versions=True)
+            self.assertFalse(clean.killed, name)
+            points = [c for c in clean.trace if c.n > 0 and mutating(c)]
+            self.assertTrue(points, "%s changes nothing?" % name)
+            kills = [("kill", c) for c in points] + [("kill-after", points[-1])]
+            summary.append("%s=%d" % (name, len(kills)))
+            for action, call in kills:
+                w.restore(snap)
+                before = w.files()
+                w.take_versions()
+                r = w.run_spec(spec(T), T, versions=True,
+                               fault={"call": call.func, "nth": call.n, "action": action})
+                type(self).kills += 1
+                ctx = "%s killed %s %s #%d (%s)" % (name, "before" if action == "kill"
+                                                    else "after", call.func, call.n, call.path)
+                self.assertTrue(r.killed, "%s: not killed (rc %d)" % (ctx, r.returncode))
+                self.check_store(ctx, before, w.take_versions())
+                self.rerun_works(ctx, spec, exits, T)
+                self.store_reads_and_logins_work(ctx, T + 30)
+        sys.stderr.write("\nkill points: %s\n" % " ".join(summary))
+
+    # -- random ---------------------------------------------------------------------------
+    def test_2_random_sigkill(self):
+        """A few hundred writers on one evolving store, SIGKILLed after a random delay."""
+        w = self.w
+        rng = random.Random(int(os.environ.get("MAILOTP_CRASH_SEED", "20240605")))
+        rounds = int(os.environ.get("MAILOTP_CRASH_ROUNDS", "250"))
+        writers = self.writers()
+        # Not the ones that take 2FA away for good: the logins would have nothing to do.
+        names = [n for n in writers if n not in ("first-enroll", "disable-force",
+                                                 "enroll-force")]
+        w.restore(self.lived)
+        # How long each writer takes undisturbed (the kill delay is drawn over this).
+        dur = {}
+        for name in names:
+            t0 = time.monotonic()
+            w.run_spec(writers[name][1](T), T)
+            dur[name] = time.monotonic() - t0
+        w.restore(self.lived)
+        progress = {"before any store call": 0, "mid-writer": 0, "after the last change": 0}
+        now = T
+        for i in range(rounds):
+            now += 30  # a fresh code every round
+            name = rng.choice(names)
+            before = w.files()
+            w.take_versions()
+            cmd, stdin, env = w.spec_cmd(writers[name][1](now), now, versions=True)
+            w.clear_trace()
+            env_run = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL, env=env, text=True)
+            try:
+                env_run.stdin.write(stdin)
+                env_run.stdin.close()
+            except BrokenPipeError:
+                pass
+            delay = rng.uniform(0.0, dur[name])
+            time.sleep(delay)
+            try:
+                env_run.send_signal(signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            env_run.wait()
+            type(self).kills += 1
+            trace = read_trace(w.tracefile)
+            changes = [c for c in trace if c.n > 0 and mutating(c)]
+            if not trace:
+                progress["before any store call"] += 1
+            elif env_run.returncode == -9 and changes:
+                progress["mid-writer"] += 1
+            else:
+                progress["after the last change"] += 1
+            ctx = "round %d: %s killed after %.0f us (%d store calls made)" % (
+                i, name, delay * 1e6, len(trace))
+            self.check_store(ctx, before, w.take_versions())
+            if i % 10 == 9 or i == rounds - 1:
+                self.store_reads_and_logins_work(ctx, now + 15)
+        temps = [rel for rel in w.files() if is_temp(rel)]
+        sys.stderr.write("\nrandom SIGKILL: %d rounds, %s; %d stale temporary files left, "
+                         "logins still work\n" % (rounds, ", ".join(
+                             "%s %d" % kv for kv in progress.items()), len(temps)))
+        self.assertGreater(progress["mid-writer"], rounds // 20,
+                           "too few kills landed inside a writer to mean anything")
+
+    # -- the protocol ------------------------------------------------------------------
+    def test_3_durability_protocol(self):
+        """fsync(temp) before rename/link, fsync(dir) after, for every durable file."""
+        w = self.w
+        checked = 0
+        for name, (snap, spec, exits) in self.writers().items():
+            w.restore(snap)
+            r = w.run_spec(spec(T), T)
+            calls = [c for c in r.trace if c.n > 0]
+            for i, c in enumerate(calls):
+                if c.func not in ("rename", "renameat", "renameat2", "linkat"):
+                    continue
+                area = c.path.split("/")[0]
+                if area not in DURABLE_AREAS:
+                    continue
+                checked += 1
+                d, _, base = c.path.rpartition("/")
+                prefix = (d + "/" if d else "") + "." + base + "."
+                ours = [k for k in calls[:i] if k.path.startswith(prefix)]
+                self.assertTrue(ours, "%s: no temp file before %r" % (name, c))
+                last_write = max((k for k, x in enumerate(ours) if x.func == "write"),
+                                 default=-1)
+                synced = [x for x in ours[last_write + 1:] if x.func == "fsync"]
+                self.assertTrue(synced, "%s: %s put in place without fsync of its data "
+                                        "after the last write" % (name, c.path))
+                dirpath = d if d else "."
+                after = [k for k in calls[i + 1:] if k.func == "fsync" and k.path == dirpath
+                         and k.mode == "d"]
+                self.assertTrue(after, "%s: directory of %s not fsynced after the %s" % (
+                    name, c.path, c.func))
+        self.assertGreater(checked, 10)
+        sys.stderr.write("\ndurability protocol: %d renames/links checked\n" % checked)
+
+    def test_zz_known_bugs(self):
+        if STRICT:
+            self.skipTest("strict mode")
+        if self.kills < 100:
+            self.skipTest("only meaningful after the kill tests ran")
+        self.bugs.report(self, list(KNOWN_BUGS))
+
+
+if __name__ == "__main__":
+    unittest.main()

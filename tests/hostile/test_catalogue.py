@@ -1,0 +1,1143 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The catalogue of bad input (issue 5): table-driven PAM-level cases.
+
+Every row is one login through the real module in a real libpam stack
+(pam_start_confdir, driven by hostile_conv so that any byte and any
+conversation failure can be sent), in a fresh world where alice has 2FA
+enabled, an application password and recovery codes.  Each row states:
+
+  * the PAM result it must end in;
+  * the module's log outcome, as the sequence of reason= fields of its log
+    lines (plus a few fixed non-outcome lines: "configuration error" ->
+    config-error, "cannot get the username" -> no-username, libpam's own
+    "conversation failed" -> conv-failed, "last-logins log not written" ->
+    lastlog-not-written).  The catalogue services run with `debug`, so even
+    pass-through outcomes (not-enrolled) and split's code-stashed are logged;
+  * which stored files may change.  Every file and directory under the world
+    (store, configuration, PAM confdir, files planted outside the store) is
+    fingerprinted before and after: type, mode, owner, group, link count,
+    inode, size, mtime and a hash of the content.  Unless the row says
+    otherwise nothing may change.  A legitimate code success may change
+    exactly state/KEY and last/KEY, an application-password success exactly
+    apppw/KEY (its last use) and last/KEY, a counted failure exactly state/KEY
+    (failures + 1) and last/KEY, and a refusal of a 2FA user that is not
+    counted exactly last/KEY (the module keeps every outcome of a 2FA user in
+    its last-logins log, see pam_mailotp(8) LAST LOGINS).  "Exactly" means
+    each of those files must have changed and nothing else may have (their
+    directories may, by the rename).
+
+And for every row: no log line contains a secret (the password, any TOTP
+secret, any code near now, the application password, recovery codes, the
+server key, the submitted string) and every log line is printable ASCII (no
+log injection through the username).
+
+Codes come from oathtool (the independent oracle) and are made right before
+each login, for the next time step: accepted whatever the step is when the
+module runs, and never the step confirm used.  Run through ctest (see
+CMakeLists.txt); MAILOTP_WRAPPER (e.g. valgrind) applies as in tests/pam.
+"""
+import collections
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pam"))
+import mailotp_testlib as tl  # noqa: E402
+from mailotp_testlib import PERIOD, WRAPPER, World, check_wrapper  # noqa: E402
+
+DRIVER = os.environ.get("MAILOTP_HOSTILE_CONV")
+PW = "T9D3K!px"
+PWB = PW.encode()
+OTHER_UID = 65534
+RHOST = "192.0.2.7"
+HARNESS_FILES = {"syslog", "expect.log", "answer.bin"}  # written by the harness, not the module
+
+# -- change classes ------------------------------------------------------------------
+NONE, LAST, COUNTED, CODE_OK, APP_OK, STATE_ONLY = (
+    "none", "last", "counted", "code-ok", "app-ok", "state-only")
+CHANGE_FILES = {
+    NONE: (),
+    LAST: ("last",),
+    COUNTED: ("state", "last"),
+    CODE_OK: ("state", "last"),
+    APP_OK: ("apppw", "last"),
+    STATE_ONLY: ("state",),
+}
+
+Row = collections.namedtuple("Row", [
+    "id", "name", "group", "user", "answer", "want", "reasons", "changes", "key", "setup",
+    "stack", "args", "argline", "conv", "log_re", "post", "no2fa", "rhost"])
+
+
+def row(id, name, group, want, reasons, changes=NONE, user=b"alice", answer=None, key="alice",
+        setup=None, stack="simple", args="", argline=None, conv="answer", log_re=None,
+        post=None, no2fa=False, rhost=RHOST.encode()):
+    if isinstance(reasons, str):
+        reasons = (reasons,)
+    return Row(id, name, group, user, answer, want, tuple(reasons), changes, key, setup, stack,
+               args, argline, conv, log_re, post, no2fa, rhost)
+
+
+# -- per-case world ------------------------------------------------------------------
+_CODES = {}
+
+
+def oath_code(secret, step):
+    """oathtool's code for `step`, fetched 17 steps at a time (one process per range)."""
+    if (secret, step) not in _CODES:
+        first = step - 8
+        out = subprocess.run(["oathtool", "--totp", "-b", "-N", "@%d" % (first * PERIOD),
+                              "-w", "16", secret], check=True, capture_output=True, text=True)
+        for i, code in enumerate(out.stdout.split()):
+            _CODES[(secret, first + i)] = code
+    return _CODES[(secret, step)]
+
+
+class Template:
+    """One enrolled store made once with the CLI, copied for every row."""
+    root = None
+
+    @classmethod
+    def get(cls):
+        if cls.root is None:
+            w = World()
+            w.enable("alice", PW)
+            cls.apppw = jcli(w, "app-password", "add", "alice", "phone")["password"]
+            cls.recovery = jcli(w, "recovery-codes", "alice")["codes"]
+            with open(os.path.join(w.store, "server.key")) as f:
+                cls.server_key = re.search(r"(?m)^key = ([0-9a-f]+)$", f.read()).group(1)
+            cls.secrets = dict(w.secrets)
+            cls.world = w
+            cls.root = w.store
+        return cls
+
+    @classmethod
+    def cleanup(cls):
+        if cls.root is not None:
+            cls.world.cleanup()
+            cls.root = None
+
+
+class Ctx:
+    """One row's world: alice enabled with PW, app password 'phone', recovery codes."""
+
+    def __init__(self):
+        t = Template.get()
+        self.w = World()
+        os.rmdir(self.w.store)
+        shutil.copytree(t.root, self.w.store, symlinks=True)
+        self.w.secrets = dict(t.secrets)
+        self.w.set_password("alice", PW)
+        self.apppw, self.recovery, self.server_key = t.apppw, list(t.recovery), t.server_key
+        self.used_code = None
+        self.saved = {}
+        self.cleanups = []
+
+    def cleanup(self):
+        for fn in reversed(self.cleanups):
+            fn()
+        self.w.cleanup()
+
+    def p(self, rel):
+        return os.path.join(self.w.store, rel)
+
+    def step(self):
+        return int(time.time()) // PERIOD
+
+    def code(self, user="alice", ahead=1):
+        """The code of the next step: valid whatever step the module sees a moment later."""
+        self.used_code = oath_code(self.w.secrets[user], self.step() + ahead)
+        return self.used_code.encode()
+
+    def pw_code(self, user="alice", prefix=PWB, suffix=b""):
+        return prefix + self.code(user) + suffix
+
+    def wrong_code(self, user="alice"):
+        """A code that matches no step anywhere near now."""
+        now = self.step()
+        near = {oath_code(self.w.secrets[user], now + d) for d in range(-4, 5)}
+        guess = 271828
+        while "%06d" % guess in near:
+            guess = (guess + 1) % 1000000
+        return ("%06d" % guess).encode()
+
+    # -- the store, from the outside -------------------------------------------------
+    def read(self, rel):
+        """A stored file's bytes; OSError unless it is a regular file (never blocks on a FIFO)."""
+        fd = os.open(self.p(rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError("%s is not a regular file" % rel)
+            with os.fdopen(fd, "rb", closefd=False) as f:
+                return f.read()
+        finally:
+            os.close(fd)
+
+    def replace(self, rel, data, mode=0o600):
+        """Put data at rel as a fresh single-link file (write a sibling, rename)."""
+        tmp = self.p(rel) + ".harness-tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.rename(tmp, self.p(rel))
+
+    def edit(self, rel, fn):
+        self.replace(rel, fn(self.read(rel).decode()).encode())
+
+    def move_out(self, rel):
+        """Move a stored file out of the store; returns where it went."""
+        dst = os.path.join(self.w.root, "outside-" + rel.replace("/", "-"))
+        os.rename(self.p(rel), dst)
+        return dst
+
+    def state(self, key="alice"):
+        try:
+            text = self.read("state/" + key).decode()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return dict(re.findall(r"(?m)^(\w+) = (\S+)$", text))
+
+    def last_entries(self, key="alice"):
+        try:
+            text = self.read("last/" + key).decode()
+        except (OSError, UnicodeDecodeError):
+            return []
+        return re.findall(r"(?m)^login = (.*)$", text)
+
+
+def jcli(w, *args, check=0):
+    return json.loads(w.cli("--json", *args, check=check).stdout)
+
+
+def set_state_field(key, value):
+    def fn(text):
+        if re.search(r"(?m)^%s = " % key, text):
+            return re.sub(r"(?m)^%s = .*$" % key, "%s = %s" % (key, value), text)
+        return text.replace("version = 1\n", "version = 1\n%s = %s\n" % (key, value), 1)
+    return fn
+
+
+# -- services ------------------------------------------------------------------------
+def module_args(ctx, r):
+    if r.argline is not None:
+        line = r.argline
+    else:
+        line = "dir={store} conf={conf} debug " + r.args
+    return line.format(store=ctx.w.store, conf=ctx.w.conf, root=ctx.w.root).strip()
+
+
+def make_service(ctx, r):
+    w, args = ctx.w, module_args(ctx, r)
+    head = "auth [success=done ignore=ignore default=die] %s " % tl.MODULE
+    if r.stack == "simple":
+        text = head + args + "\n" + w.expect_line("alice")
+    elif r.stack == "prompt":
+        text = head + args + " prompt\n" + w.expect_line("alice")
+    elif r.stack == "hardened":
+        text = (head + "split " + args + "\n" + w.expect_line("alice", "requisite")
+                + "auth required %s verify %s\n" % (tl.MODULE, args))
+    else:
+        raise ValueError(r.stack)
+    return w.service("case-" + r.stack, text)
+
+
+def plain_service(ctx):
+    """A default simple stack, for follow-up logins after the row's own."""
+    w = ctx.w
+    return w.service("followup", "auth [success=done ignore=ignore default=die] %s %s\n" % (
+        tl.MODULE, w.common_args()) + w.expect_line("alice"))
+
+
+def drive(ctx, service, user, answer, conv="answer", user_answer=b"", rhost=RHOST.encode()):
+    """One login through hostile_conv; returns the PAM result name."""
+    path = os.path.join(ctx.w.root, "answer.bin")
+    with open(path, "wb") as f:
+        f.write(answer)
+    cmd = WRAPPER + [DRIVER, "--confdir", ctx.w.confdir, "--rhost", rhost, "--conv", conv,
+                     "--answer-file", path]
+    if user is None:
+        cmd += ["--no-user", "--user-answer-hex", user_answer.hex()]
+    else:
+        cmd += ["--user-hex", user.hex()]
+    cmd.append(service)
+    env = dict(os.environ, PAMAUTH_SYSLOG=ctx.w.syslog)
+    cmd = [os.fsencode(a) for a in cmd]
+    res = subprocess.run(cmd, capture_output=True, env=env, timeout=60)
+    check_wrapper(cmd, res)
+    os.unlink(path)
+    out = res.stdout.decode("ascii", "replace").split()
+    return out[0] if out else "no-result(rc=%d): %s" % (res.returncode, res.stderr[-500:])
+
+
+def login_ok(ctx, user=b"alice", answer=None):
+    """A follow-up login that must succeed (plain simple stack)."""
+    got = drive(ctx, plain_service(ctx), user, answer if answer is not None else ctx.pw_code())
+    if got != "PAM_SUCCESS":
+        raise AssertionError("follow-up login: %s\n%s" % (got, "\n".join(ctx.w.log_lines()[-4:])))
+
+
+# -- fingerprints --------------------------------------------------------------------
+def snapshot(root):
+    snap = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, root)
+            if rel in HARNESS_FILES:
+                continue
+            st = os.lstat(full)
+            entry = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
+                     st.st_nlink, st.st_ino, st.st_size, st.st_mtime_ns)
+            if stat.S_ISREG(st.st_mode):
+                with open(full, "rb") as f:
+                    entry += (hashlib.sha256(f.read()).hexdigest(),)
+            elif stat.S_ISLNK(st.st_mode):
+                entry += (os.readlink(full),)
+            snap[rel] = entry
+    return snap
+
+
+def is_dir_entry(*entries):
+    return any(e is not None and e[0] == stat.S_IFDIR for e in entries)
+
+
+# -- log lines -----------------------------------------------------------------------
+def log_tokens(lines):
+    toks = []
+    for line in lines:
+        m = re.match(r"^\d+ result=\S+ reason=(\S+) ", line)
+        if m:
+            toks.append(m.group(1))
+        elif re.match(r"^\d+ configuration error: ", line):
+            toks.append("config-error")
+        elif re.match(r"^\d+ cannot get the username$", line):
+            toks.append("no-username")
+        elif re.match(r"^\d+ conversation failed$", line):
+            toks.append("conv-failed")
+        elif re.match(r"^\d+ last-logins log not written: ", line):
+            toks.append("lastlog-not-written")
+        else:
+            toks.append("unexpected: " + line)
+    return tuple(toks)
+
+
+def read_log(ctx):
+    try:
+        with open(ctx.w.syslog, "rb") as f:
+            return f.read().decode("latin-1").splitlines()
+    except FileNotFoundError:
+        return []
+
+
+# -- setups --------------------------------------------------------------------------
+def s_chmod(rel, mode):
+    return lambda c: os.chmod(c.p(rel), mode)
+
+
+def s_chown(rel):
+    return lambda c: os.lchown(c.p(rel), OTHER_UID, OTHER_UID)
+
+
+def s_symlink(rel, dangling=False):
+    def fn(c):
+        target = c.move_out(rel)
+        if dangling:
+            os.unlink(target)
+        os.symlink(target, c.p(rel))
+    return fn
+
+
+def s_hardlink(rel):
+    return lambda c: os.link(c.p(rel), os.path.join(c.w.root, "second-name-" + rel.replace("/", "-")))
+
+
+def s_to_dir(rel):
+    def fn(c):
+        os.unlink(c.p(rel))
+        os.mkdir(c.p(rel), 0o700)
+    return fn
+
+
+def s_to_fifo(rel):
+    def fn(c):
+        if os.path.lexists(c.p(rel)):
+            os.unlink(c.p(rel))
+        os.mkfifo(c.p(rel), 0o600)
+    return fn
+
+
+def s_content(rel, data):
+    return lambda c: c.replace(rel, data)
+
+
+def s_cut(rel, keep):
+    """Keep the first `keep` bytes (negative: drop that many from the end)."""
+    return lambda c: c.replace(rel, c.read(rel)[:keep])
+
+
+def s_edit(rel, fn):
+    return lambda c: c.edit(rel, fn)
+
+
+def s_rmdir(rel):
+    return lambda c: shutil.rmtree(c.p(rel))
+
+
+def s_unlink(rel):
+    return lambda c: os.unlink(c.p(rel))
+
+
+def s_all(*fns):
+    def fn(c):
+        for f in fns:
+            f(c)
+    return fn
+
+
+def s_store_moved(c):
+    os.rename(c.w.store, c.w.store + ".gone")
+
+
+def s_store_symlink(c):
+    os.rename(c.w.store, c.w.store + ".real")
+    os.symlink(c.w.store + ".real", c.w.store)
+
+
+def s_enable(user):
+    return lambda c: c.w.enable(user, PW)
+
+
+def s_pending(c):
+    res = c.w.cli("--json", "enroll", "--force", "--no-qr", "alice", check=0)
+    c.w.secrets["alice"] = json.loads(res.stdout)["secret"]
+
+
+def s_conf(text, mode=0o600):
+    def fn(c):
+        with open(c.w.conf, "wb") as f:
+            f.write(text if isinstance(text, bytes) else text.encode())
+        os.chmod(c.w.conf, mode)
+    return fn
+
+
+def s_conf_symlink(c):
+    real = c.w.conf + ".real"
+    os.rename(c.w.conf, real)
+    os.symlink(real, c.w.conf)
+
+
+def s_conf_dir(c):
+    os.unlink(c.w.conf)
+    os.mkdir(c.w.conf, 0o700)
+
+
+def s_stale_temps(c):
+    """Leftovers of crashed writers in every per-user directory, some of them hostile."""
+    for sub, mode, body in (("records", 0o600, b"version = 1\nstatus = ena"),
+                            ("state", 0o644, b"garbage\x01\x02"),
+                            ("last", 0o600, b""),
+                            ("apppw", 0o600, b"version = 1\napp = x"),
+                            ("recovery", 0o600, b"\xff" * 100)):
+        path = c.p("%s/.alice.0123456789ab" % sub)
+        with open(path, "wb") as f:
+            f.write(body)
+        os.chmod(path, mode)
+    os.lchown(c.p("state/.alice.0123456789ab"), OTHER_UID, OTHER_UID)
+
+
+def s_crashed_lock_holder(c):
+    """A writer that took alice's lock and was killed -9 (the kernel drops the flock)."""
+    prog = ("import fcntl, os, signal, sys\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n")
+    res = subprocess.run([sys.executable, "-c", prog, c.p("locks/alice")])
+    assert res.returncode == -signal.SIGKILL, res.returncode
+    s_stale_temps(c)
+
+
+def s_live_lock_holder(c):
+    fd = os.open(c.p("locks/alice"), os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    c.cleanups.append(lambda: os.close(fd))
+
+
+def s_replay(c):
+    """A successful login first: its exact string is the row's answer."""
+    c.saved["answer"] = c.pw_code()
+    got = drive(c, plain_service(c), b"alice", c.saved["answer"])
+    assert got == "PAM_SUCCESS", got
+    open(c.w.syslog, "w").close()
+
+
+def s_padded_record(total):
+    """The record padded with comment lines to exactly `total` bytes (still valid)."""
+    def fn(c):
+        text = c.read("records/alice")
+        head, tail = text.split(b"\nversion = 1\n", 1)
+        head += b"\nversion = 1\n"
+        pad = total - len(text)
+        lines = b""
+        while pad > 0:
+            n = min(pad, 100)
+            lines += b"#" + b"p" * (n - 2) + b"\n" if n >= 2 else b"\n"
+            pad -= n
+        c.replace("records/alice", head + lines + tail)
+        assert len(c.read("records/alice")) == total
+    return fn
+
+
+# -- answers -------------------------------------------------------------------------
+def a_pw_code(c):
+    return c.pw_code()
+
+
+def a_saved(c):
+    return c.saved["answer"]
+
+
+def a_apppw(c):
+    return c.apppw.encode()
+
+
+def a_bytes(b):
+    return lambda c: b
+
+
+# -- follow-up checks ----------------------------------------------------------------
+def p_code_still_valid(c):
+    """The row did not use up its code: the same string logs in now."""
+    login_ok(c, answer=PWB + c.used_code.encode())
+
+
+def p_state(**want):
+    def fn(c):
+        st = c.state()
+        for k, v in want.items():
+            if st.get(k) != str(v):
+                raise AssertionError("state %s = %s, want %s" % (k, st.get(k), v))
+    return fn
+
+
+def p_outside_intact(c):
+    """The symlink's target outside the store was neither followed nor written."""
+    with open(os.path.join(c.w.root, "outside-last-alice"), "rb") as f:
+        if f.read() != b"not a log, must stay\n":
+            raise AssertionError("the target of last/alice was written through the symlink")
+
+
+def p_logins_work(c):
+    login_ok(c)
+
+
+def p_cli_reads(c):
+    """What the module wrote from a hostile rhost parses and shows escaped."""
+    for verb in (("last", "alice"), ("app-password", "list", "alice")):
+        text = c.w.cli("--json", *verb, check=0).stdout
+        json.loads(text)
+        if any(not 32 <= ord(ch) < 127 for ch in text.strip()):
+            raise AssertionError("raw control byte in mailotp %s output" % verb[0])
+
+
+# -- the catalogue -------------------------------------------------------------------
+DIGITS_AR = "\u0661\u0662\u0663\u0664\u0665\u0666".encode()   # Arabic-Indic 1..6
+DIGITS_FW = "\uff11\uff12\uff13\uff14\uff15\uff16".encode()   # fullwidth 1..6
+DIGITS_FA = "\u06f1\u06f2\u06f3\u06f4\u06f5\u06f6".encode()   # Extended Arabic-Indic
+DIGITS_SUP = "\u00b9\u00b2\u00b3\u2074\u2075\u2076".encode()  # superscripts
+UU, USER_UNKNOWN = "invalid-argument", "PAM_USER_UNKNOWN"
+CFG = "config-error"
+UNSAFE, CORRUPT = "unsafe-file", "corrupt-data"
+UNAVAIL, AUTH_ERR = "PAM_AUTHINFO_UNAVAIL", "PAM_AUTH_ERR"
+OK, SERVICE_ERR = "PAM_SUCCESS", "PAM_SERVICE_ERR"
+
+CASES = [
+    # ---------------------------------------------------------------- controls
+    row("K01", "control: password + current code", "control", OK, "code-accepted", CODE_OK,
+        answer=a_pw_code),
+    row("K02", "control: application password", "control", OK, "app-password", APP_OK,
+        answer=a_apppw),
+    row("K03", "control: password alone is refused", "control", AUTH_ERR, "no-code", LAST,
+        answer=a_bytes(PWB)),
+    row("K04", "control: hardened stack, password + code", "control", OK,
+        ("code-stashed", "code-accepted"), CODE_OK, stack="hardened", answer=a_pw_code),
+
+    # ---------------------------------------------------------------- usernames
+    row("U01", "empty username", "username", USER_UNKNOWN, UU, user=b"", answer=a_pw_code,
+        log_re=r'user="" .*detail="empty username"'),
+    row("U02", "username '.'", "username", USER_UNKNOWN, UU, user=b".", answer=a_pw_code),
+    row("U03", "username '..'", "username", USER_UNKNOWN, UU, user=b"..", answer=a_pw_code),
+    row("U04", "username '../etc/x'", "username", USER_UNKNOWN, UU, user=b"../etc/x",
+        answer=a_pw_code),
+    row("U05", "username '../records/alice'", "username", USER_UNKNOWN, UU,
+        user=b"../records/alice", answer=a_pw_code),
+    row("U06", "username 'a/b'", "username", USER_UNKNOWN, UU, user=b"a/b", answer=a_pw_code,
+        log_re=r'detail="username contains a path separator"'),
+    row("U07", "username with a backslash", "username", USER_UNKNOWN, UU, user=b"a\\b",
+        answer=a_pw_code, log_re=r'user="a\\x5cb"'),
+    row("U08", "leading dot '.alice'", "username", USER_UNKNOWN, UU, user=b".alice",
+        answer=a_pw_code),
+    row("U09", "256 bytes", "username", USER_UNKNOWN, UU, user=b"a" * 256, answer=a_pw_code,
+        log_re=r'user="a{124}\.\.\." .*detail="username longer than 255 bytes"'),
+    row("U10", "4096 bytes", "username", USER_UNKNOWN, UU, user=b"b" * 4096, answer=a_pw_code),
+    row("U11", "255 bytes: valid, not enrolled, nothing created", "username", OK, "not-enrolled",
+        user=b"c" * 255, answer=a_bytes(PWB), key="c" * 255, no2fa=True),
+    row("U12", "control byte 0x01", "username", USER_UNKNOWN, UU, user=b"al\x01ice",
+        answer=a_pw_code, log_re=r'user="al\\x01ice"'),
+    row("U13", "ANSI escape sequence", "username", USER_UNKNOWN, UU, user=b"al\x1b[2Jice",
+        answer=a_pw_code, log_re=r'user="al\\x1b\[2Jice"'),
+    row("U14", "newline with a forged log line", "username", USER_UNKNOWN, UU,
+        user=b"alice\n6 result=success reason=code-accepted user=\"alice\"", answer=a_pw_code),
+    row("U15", "tab", "username", USER_UNKNOWN, UU, user=b"al\tice", answer=a_pw_code),
+    row("U16", "DEL", "username", USER_UNKNOWN, UU, user=b"alice\x7f", answer=a_pw_code),
+    row("U17", "space", "username", USER_UNKNOWN, UU, user=b"alice smith", answer=a_pw_code),
+    row("U18", "NUL-truncated 'alice\\0admin' is alice: password alone refused", "username",
+        AUTH_ERR, "no-code", LAST, user=b"alice\0admin", answer=a_bytes(PWB)),
+    row("U19", "NUL-truncated 'alice\\0' is alice: code still required and accepted", "username",
+        OK, "code-accepted", CODE_OK, user=b"alice\0\0\0", answer=a_pw_code),
+    row("U20", "invalid UTF-8 (0xff)", "username", USER_UNKNOWN, UU, user=b"al\xffice",
+        answer=a_pw_code, log_re=r'user="al\\xffice" .*detail="username is not valid UTF-8"'),
+    row("U21", "overlong UTF-8 '/' (c0 af)", "username", USER_UNKNOWN, UU, user=b"a\xc0\xafb",
+        answer=a_pw_code),
+    row("U22", "UTF-8 surrogate (ed a0 80)", "username", USER_UNKNOWN, UU,
+        user=b"a\xed\xa0\x80", answer=a_pw_code),
+    row("U23", "truncated UTF-8 sequence at the end", "username", USER_UNKNOWN, UU,
+        user=b"caf\xc3", answer=a_pw_code),
+    row("U24", "'ALICE': same mailbox, password alone refused", "username", AUTH_ERR,
+        "no-code", LAST, user=b"ALICE", answer=a_bytes(PWB)),
+    row("U25", "'Alice' + code: same mailbox, same code rules", "username", OK,
+        "code-accepted", CODE_OK, user=b"Alice", answer=a_pw_code),
+    row("U26", "'ALICE@EXAMPLE.COM' of enrolled alice@example.com: password alone refused",
+        "username", AUTH_ERR, "no-code", LAST, user=b"ALICE@EXAMPLE.COM", answer=a_bytes(PWB),
+        key="alice@example.com", setup=s_enable("alice@example.com")),
+    row("U27", "'Alice@Example.Com' + that mailbox's code", "username", OK, "code-accepted",
+        CODE_OK, user=b"Alice@Example.Com", key="alice@example.com",
+        setup=s_enable("alice@example.com"),
+        answer=lambda c: c.pw_code("alice@example.com")),
+    row("U28", "'alice@example.com' when only 'alice' is enrolled: another mailbox",
+        "username", OK, "not-enrolled", user=b"alice@example.com", answer=a_bytes(PWB),
+        no2fa=True),
+    row("U29", "alice's code under user@domain: not alice's record, code not used",
+        "username", AUTH_ERR, "not-enrolled", user=b"alice@example.com", answer=a_pw_code,
+        no2fa=True, post=p_code_still_valid),
+    row("U30", "'J\u00fcRGEN' folds to enrolled 'j\u00fcrgen' (ASCII folding)", "username",
+        AUTH_ERR, "no-code", LAST, user="J\u00fcRGEN".encode(), answer=a_bytes(PWB),
+        key="j\u00fcrgen", setup=s_enable("j\u00fcrgen")),
+    row("U31", "'J\u00dcRGEN' is not folded (documented: non-ASCII kept byte for byte)",
+        "username", OK, "not-enrolled", user="J\u00dcRGEN".encode(), answer=a_bytes(PWB),
+        setup=s_enable("j\u00fcrgen"), no2fa=True),
+    row("U32", "username asked through the conversation", "username", AUTH_ERR, "no-code",
+        LAST, user=None, answer=a_bytes(PWB)),
+    row("U33", "username prompt: conversation returns no answer array", "username",
+        USER_UNKNOWN, "no-username", user=None, conv="null-array", answer=a_pw_code),
+    row("U34", "username prompt: conversation fails", "username", USER_UNKNOWN,
+        "no-username", user=None, conv="conv-err", answer=a_pw_code),
+
+    # ---------------------------------------------------------------- submitted strings
+    row("T01", "empty string", "submitted", AUTH_ERR, "no-code", LAST, answer=a_bytes(b"")),
+    row("T02", "digits only: last 6 taken as the code, wrong, counted (simple stack)",
+        "submitted", AUTH_ERR, "wrong-code", COUNTED,
+        answer=lambda c: b"12345678" + c.wrong_code()),
+    row("T03", "digits only, hardened stack: wrong password, nothing counted", "submitted",
+        AUTH_ERR, "code-stashed", stack="hardened",
+        answer=lambda c: b"12345678" + c.wrong_code()),
+    row("T04", "exactly 6 digits (the valid code alone)", "submitted", AUTH_ERR, "no-code",
+        LAST, answer=lambda c: c.code(), post=p_code_still_valid),
+    row("T05", "password + 5 digits", "submitted", AUTH_ERR, "no-code", LAST,
+        answer=lambda c: PWB + c.code()[1:]),
+    row("T06", "password + 7 digits, simple: last 6 are the code, password 'PW'+digit wrong",
+        "submitted", AUTH_ERR, "code-accepted", CODE_OK, answer=lambda c: c.pw_code(
+            prefix=PWB + b"7")),
+    row("T07", "password + 7 digits, hardened: password wrong, code not used", "submitted",
+        AUTH_ERR, "code-stashed", stack="hardened",
+        answer=lambda c: c.pw_code(prefix=PWB + b"7"), post=p_code_still_valid),
+    row("T08", "Arabic-Indic digits", "submitted", AUTH_ERR, "no-code", LAST,
+        answer=a_bytes(PWB + DIGITS_AR)),
+    row("T09", "Extended Arabic-Indic digits", "submitted", AUTH_ERR, "no-code", LAST,
+        answer=a_bytes(PWB + DIGITS_FA)),
+    row("T10", "fullwidth digits", "submitted", AUTH_ERR, "no-code", LAST,
+        answer=a_bytes(PWB + DIGITS_FW)),
+    row("T11", "superscript digits", "submitted", AUTH_ERR, "no-code", LAST,
+        answer=a_bytes(PWB + DIGITS_SUP)),
+    row("T12", "valid code with its last digit fullwidth", "submitted", AUTH_ERR, "no-code",
+        LAST, answer=lambda c: PWB + c.code()[:5] + "\uff10".encode()),
+    row("T13", "code with a space inside", "submitted", AUTH_ERR, "no-code", LAST,
+        answer=lambda c: PWB + c.code()[:3] + b" " + c.code()[3:]),
+    row("T14", "trailing space", "submitted", AUTH_ERR, "no-code", LAST,
+        answer=lambda c: c.pw_code(suffix=b" "), post=p_code_still_valid),
+    row("T15", "trailing newline", "submitted", AUTH_ERR, "no-code", LAST,
+        answer=lambda c: c.pw_code(suffix=b"\n")),
+    row("T16", "trailing CR", "submitted", AUTH_ERR, "no-code", LAST,
+        answer=lambda c: c.pw_code(suffix=b"\r")),
+    row("T17", "trailing CR LF", "submitted", AUTH_ERR, "no-code", LAST,
+        answer=lambda c: c.pw_code(suffix=b"\r\n")),
+    row("T18", "64 KiB + code", "submitted", AUTH_ERR, "password-too-long",
+        answer=lambda c: c.pw_code(prefix=b"x" * 65536), post=p_code_still_valid),
+    row("T19", "1025 bytes (one over the cap)", "submitted", AUTH_ERR, "password-too-long",
+        answer=lambda c: c.pw_code(prefix=b"y" * 1019)),
+    row("T20", "embedded NUL between password and code", "submitted", AUTH_ERR, "no-code",
+        LAST, answer=lambda c: PWB + b"\0" + c.code(), post=p_code_still_valid),
+    row("T21", "NUL first: nothing visible", "submitted", AUTH_ERR, "no-code", LAST,
+        answer=lambda c: b"\0" + c.pw_code()),
+    row("T22", "NUL after a valid string: the rest is invisible", "submitted", OK,
+        "code-accepted", CODE_OK, answer=lambda c: c.pw_code(suffix=b"\0" + b"9" * 6)),
+    row("T23", "conversation: PAM_SUCCESS without a response array", "submitted", AUTH_ERR,
+        "no-password", conv="null-array", answer=a_pw_code),
+    row("T24", "conversation: response with a NULL string", "submitted", AUTH_ERR,
+        "no-password", conv="null-text", answer=a_pw_code),
+    row("T25", "conversation fails (PAM_CONV_ERR)", "submitted", AUTH_ERR,
+        ("conv-failed", "no-password"), conv="conv-err", answer=a_pw_code),
+    row("T26", "conversation fails (PAM_BUF_ERR)", "submitted", AUTH_ERR,
+        ("conv-failed", "no-password"), conv="buf-err", answer=a_pw_code),
+    row("T27", "hardened: conversation fails", "submitted", AUTH_ERR,
+        ("conv-failed", "no-password"), conv="conv-err", stack="hardened", answer=a_pw_code),
+    row("T28", "prompt mode: second prompt unanswered", "submitted", AUTH_ERR,
+        ("conv-failed", "no-code-answer"), stack="prompt", conv="first-only",
+        answer=a_bytes(PWB)),
+    row("T29", "hardened: password alone", "submitted", AUTH_ERR, "no-code", LAST,
+        stack="hardened", answer=a_bytes(PWB)),
+    row("T30", "replayed password + code", "submitted", AUTH_ERR, "replayed-code", LAST,
+        setup=s_replay, answer=a_saved),
+    row("T31", "application password + trailing newline", "submitted", AUTH_ERR, "no-code",
+        LAST, answer=lambda c: c.apppw.encode() + b"\n"),
+    row("T32", "application password with a NUL inside", "submitted", AUTH_ERR, "no-code",
+        LAST, answer=lambda c: c.apppw.encode()[:9] + b"\0" + c.apppw.encode()[9:]),
+    row("T33", "alice's application password for another (unenrolled) user", "submitted",
+        AUTH_ERR, "not-enrolled", user=b"bob", answer=a_apppw, no2fa=True),
+    row("T34", "wrong recovery code: counted", "submitted", AUTH_ERR, "wrong-code", COUNTED,
+        answer=a_bytes(PWB + b"abcde-fghij")),
+    row("T35", "recovery code without the password", "submitted", AUTH_ERR, "no-code", LAST,
+        answer=lambda c: c.recovery[0].encode()),
+
+    # ---------------------------------------------------------------- remote host (PAM_RHOST)
+    row("R01", "remote host with a newline and a forged log line", "rhost", OK,
+        "code-accepted", CODE_OK, answer=a_pw_code, post=p_cli_reads,
+        rhost=b"192.0.2.1\n6 result=success reason=code-accepted user=\"bob\"",
+        log_re=r"rhost=192\.0\.2\.1\\x0a6"),
+    row("R02", "remote host of 4 KiB", "rhost", OK, "code-accepted", CODE_OK,
+        answer=a_pw_code, rhost=b"h" * 4096, post=p_cli_reads, log_re=r"rhost=h{76}\.\.\.$"),
+    row("R03", "remote host with quotes, spaces and a fake field", "rhost", AUTH_ERR,
+        "no-code", LAST, answer=a_bytes(PWB), rhost=b'x" failures=0 detail="ok',
+        post=p_cli_reads, log_re=r'rhost=x\\x22\\x20failures=0'),
+    row("R04", "application password from a hostile remote host", "rhost", OK,
+        "app-password", APP_OK, answer=a_apppw, rhost=b"\x1b[2J\xff\xfe" + b"z" * 300,
+        post=p_cli_reads),
+
+    # ---------------------------------------------------------------- the store
+    row("S01", "store directory missing (2FA user)", "store", UNAVAIL, "io-error",
+        setup=s_store_moved, answer=a_pw_code,
+        log_re=r'detail="directory \S+ does not exist"'),
+    row("S02", "store directory missing (user without 2FA)", "store", UNAVAIL, "io-error",
+        setup=s_store_moved, user=b"bob", answer=a_bytes(PWB), no2fa=True),
+    row("S03", "store directory is a symlink", "store", UNAVAIL, UNSAFE,
+        setup=s_store_symlink, answer=a_pw_code),
+    row("S04", "store directory group-writable", "store", UNAVAIL, UNSAFE,
+        setup=s_chmod(".", 0o770), answer=a_pw_code),
+    row("S05", "store directory world-writable, sticky", "store", UNAVAIL, UNSAFE,
+        setup=s_chmod(".", 0o1777), answer=a_pw_code),
+    row("S06", "store directory owned by another user", "store", UNAVAIL, UNSAFE,
+        setup=s_chown("."), answer=a_pw_code),
+    row("S07", "records/ group-readable", "store", UNAVAIL, UNSAFE,
+        setup=s_chmod("records", 0o750), answer=a_pw_code),
+    row("S08", "records/ owned by another user", "store", UNAVAIL, UNSAFE,
+        setup=s_chown("records"), answer=a_pw_code),
+    row("S09", "records/ is a symlink", "store", UNAVAIL, UNSAFE,
+        setup=s_symlink("records"), answer=a_pw_code),
+    row("S10", "state/ writable by others", "store", UNAVAIL, UNSAFE, LAST,
+        setup=s_chmod("state", 0o733), answer=a_pw_code),
+    row("S11", "record is a symlink (to a valid record)", "store", UNAVAIL, UNSAFE,
+        setup=s_symlink("records/alice"), answer=a_pw_code,
+        log_re=r'detail="alice is a symbolic link"'),
+    row("S12", "record is a dangling symlink", "store", UNAVAIL, UNSAFE,
+        setup=s_symlink("records/alice", dangling=True), answer=a_bytes(PWB)),
+    row("S13", "record has a second hard link", "store", UNAVAIL, UNSAFE,
+        setup=s_hardlink("records/alice"), answer=a_pw_code),
+    row("S14", "record is a directory", "store", UNAVAIL, UNSAFE,
+        setup=s_to_dir("records/alice"), answer=a_pw_code),
+    row("S15", "record is a FIFO (must not hang)", "store", UNAVAIL, UNSAFE,
+        setup=s_to_fifo("records/alice"), answer=a_pw_code),
+    row("S16", "record owned by another user", "store", UNAVAIL, UNSAFE,
+        setup=s_chown("records/alice"), answer=a_pw_code,
+        log_re=r'detail="alice is owned by uid 65534, expected 0"'),
+    row("S17", "record group-readable (0640)", "store", UNAVAIL, UNSAFE,
+        setup=s_chmod("records/alice", 0o640), answer=a_pw_code),
+    row("S18", "record world-readable (0604)", "store", UNAVAIL, UNSAFE,
+        setup=s_chmod("records/alice", 0o604), answer=a_pw_code),
+    row("S19", "record group-writable (0620)", "store", UNAVAIL, UNSAFE,
+        setup=s_chmod("records/alice", 0o620), answer=a_pw_code),
+    row("S20", "record world-writable (0602)", "store", UNAVAIL, UNSAFE,
+        setup=s_chmod("records/alice", 0o602), answer=a_pw_code),
+    row("S21", "record cut in the middle of a line", "store", UNAVAIL, CORRUPT,
+        setup=s_cut("records/alice", 70), answer=a_pw_code),
+    row("S22", "record cut at a line end (no 'end' line)", "store", UNAVAIL, CORRUPT,
+        setup=s_cut("records/alice", -4), answer=a_pw_code),
+    row("S23", "record empty", "store", UNAVAIL, CORRUPT,
+        setup=s_content("records/alice", b""), answer=a_bytes(PWB)),
+    row("S24", "record is printable garbage", "store", UNAVAIL, CORRUPT,
+        setup=s_content("records/alice", b"hello world\nthis is not a record\nend\n"),
+        answer=a_pw_code),
+    row("S25", "record is binary garbage", "store", UNAVAIL, CORRUPT,
+        setup=s_content("records/alice", bytes(range(1, 256)) * 4), answer=a_pw_code),
+    row("S26", "record contains a NUL byte", "store", UNAVAIL, CORRUPT,
+        setup=s_edit("records/alice", lambda t: t.replace("digits", "dig\0its")),
+        answer=a_pw_code),
+    row("S27", "record of exactly 4096 bytes (the cap) is still read", "store", OK,
+        "code-accepted", CODE_OK, setup=s_padded_record(4096), answer=a_pw_code),
+    row("S28", "record of 4097 bytes (oversized)", "store", UNAVAIL, UNSAFE,
+        setup=s_padded_record(4097), answer=a_pw_code,
+        log_re=r'detail="alice is larger than 4096 bytes"'),
+    row("S29", "record of version 2", "store", UNAVAIL, CORRUPT,
+        setup=s_edit("records/alice", lambda t: t.replace("version = 1", "version = 2")),
+        answer=a_pw_code),
+    row("S30", "record with an unknown status", "store", UNAVAIL, CORRUPT,
+        setup=s_edit("records/alice", lambda t: t.replace("enabled\n", "disabled\n", 1)),
+        answer=a_bytes(PWB)),
+    row("S31", "record with a repeated key", "store", UNAVAIL, CORRUPT,
+        setup=s_edit("records/alice", lambda t: t.replace("digits = 6\n",
+                                                         "digits = 6\ndigits = 6\n")),
+        answer=a_pw_code),
+    row("S32", "record secret not base32", "store", UNAVAIL, CORRUPT,
+        setup=s_edit("records/alice", lambda t: re.sub(r"secret = (\S+)",
+                                                       r"secret = \1!!", t)),
+        answer=a_pw_code),
+    row("S33", "record with 8-digit codes, configuration 6", "store", UNAVAIL, CORRUPT, LAST,
+        setup=s_edit("records/alice", lambda t: t.replace("digits = 6", "digits = 8")),
+        answer=a_pw_code, log_re=r'detail="record has 8-digit codes, configuration says'),
+    row("S34", "pending record: no 2FA yet, passes through", "store", OK, "not-enrolled",
+        setup=s_pending, answer=a_bytes(PWB), no2fa=True),
+    row("S35", "state is a symlink", "store", UNAVAIL, UNSAFE, LAST,
+        setup=s_symlink("state/alice"), answer=a_pw_code),
+    row("S36", "state has a second hard link", "store", UNAVAIL, UNSAFE, LAST,
+        setup=s_hardlink("state/alice"), answer=a_pw_code),
+    row("S37", "state is a FIFO", "store", UNAVAIL, UNSAFE, LAST,
+        setup=s_to_fifo("state/alice"), answer=a_pw_code),
+    row("S38", "state is a directory", "store", UNAVAIL, UNSAFE, LAST,
+        setup=s_to_dir("state/alice"), answer=a_pw_code),
+    row("S39", "state world-readable", "store", UNAVAIL, UNSAFE, LAST,
+        setup=s_chmod("state/alice", 0o644), answer=a_pw_code),
+    row("S40", "state owned by another user", "store", UNAVAIL, UNSAFE, LAST,
+        setup=s_chown("state/alice"), answer=a_pw_code),
+    row("S41", "state cut short", "store", UNAVAIL, CORRUPT, LAST,
+        setup=s_cut("state/alice", 50), answer=a_pw_code),
+    row("S42", "state is garbage", "store", UNAVAIL, CORRUPT, LAST,
+        setup=s_content("state/alice", b"\x7fELF\x02\x01\x01garbage\nend\n"),
+        answer=a_pw_code),
+    row("S43", "state of version 7", "store", UNAVAIL, CORRUPT, LAST,
+        setup=s_edit("state/alice", lambda t: t.replace("version = 1", "version = 7")),
+        answer=a_pw_code),
+    row("S44", "state oversized (5000 bytes)", "store", UNAVAIL, UNSAFE, LAST,
+        setup=lambda c: c.replace("state/alice", b"#" * 4999 + b"\n"), answer=a_pw_code),
+    row("S45", "state missing for an enabled user", "store", UNAVAIL, "wrong-state", LAST,
+        setup=s_unlink("state/alice"), answer=a_pw_code),
+    row("S46", "state/ directory missing", "store", UNAVAIL, "wrong-state", LAST,
+        setup=s_rmdir("state"), answer=a_pw_code),
+    row("S47", "clock behind the stored step: codes are replays (fail closed)", "store",
+        AUTH_ERR, "replayed-code", LAST,
+        setup=lambda c: c.edit("state/alice", set_state_field("last_step", c.step() + 100000)),
+        answer=a_pw_code),
+    row("S48", "clock behind the stored step, hardened stack", "store", AUTH_ERR,
+        ("code-stashed", "replayed-code"), LAST, stack="hardened",
+        setup=lambda c: c.edit("state/alice", set_state_field("last_step", c.step() + 100000)),
+        answer=a_pw_code),
+    row("S49", "last_step beyond year 9999", "store", UNAVAIL, CORRUPT, LAST,
+        setup=s_edit("state/alice", set_state_field("last_step", 2 ** 64 - 1)),
+        answer=a_pw_code),
+    row("S50", "locked until year 9999", "store", "PAM_MAXTRIES", "locked-out", LAST,
+        setup=s_edit("state/alice", set_state_field("locked_until", 253402300799)),
+        answer=a_pw_code),
+    row("S51", "failure count at its ceiling + a wrong code: stays at the ceiling", "store",
+        AUTH_ERR, "wrong-code", COUNTED,
+        setup=s_edit("state/alice", set_state_field("failures", 1000000)),
+        answer=lambda c: PWB + c.wrong_code(), post=p_state(failures=1000000)),
+    row("S52", "stale temp files from crashed writers do not block", "store", OK,
+        "code-accepted", CODE_OK, setup=s_stale_temps, answer=a_pw_code),
+    row("S53", "stale lock: holder killed -9 mid-write (lock + temp files left)", "store", OK,
+        "code-accepted", CODE_OK, setup=s_crashed_lock_holder, answer=a_pw_code),
+    row("S54", "lock held by a live process: bounded wait, lock-timeout", "store", UNAVAIL,
+        "lock-timeout", LAST, setup=s_live_lock_holder, args="lock_timeout=1",
+        answer=a_pw_code),
+    row("S55", "lock file is a symlink", "store", UNAVAIL, UNSAFE, LAST,
+        setup=s_symlink("locks/alice"), answer=a_pw_code),
+    row("S56", "lock file world-readable", "store", UNAVAIL, UNSAFE, LAST,
+        setup=s_chmod("locks/alice", 0o644), answer=a_pw_code),
+    row("S57", "lock file is a FIFO", "store", UNAVAIL, UNSAFE, LAST,
+        setup=s_to_fifo("locks/alice"), answer=a_pw_code),
+    row("S58", "locks/ directory missing (the module never creates directories)", "store",
+        UNAVAIL, "io-error", LAST, setup=s_rmdir("locks"), answer=a_pw_code),
+    row("S59", "app-password file is garbage", "store", UNAVAIL, CORRUPT, LAST,
+        setup=s_content("apppw/alice", b"version = 1\napp = broken\nend\n"), answer=a_apppw),
+    row("S60", "app-password file is a symlink", "store", UNAVAIL, UNSAFE, LAST,
+        setup=s_symlink("apppw/alice"), answer=a_apppw),
+    row("S61", "server key missing: app passwords stop working", "store", AUTH_ERR,
+        "no-code", LAST, setup=s_unlink("server.key"), answer=a_apppw),
+    row("S62", "server key world-readable", "store", UNAVAIL, UNSAFE, LAST,
+        setup=s_chmod("server.key", 0o644), answer=a_apppw),
+    row("S63", "server key is garbage", "store", UNAVAIL, CORRUPT, LAST,
+        setup=s_content("server.key", b"version = 1\nkey = 00\n"), answer=a_apppw),
+    row("S64", "recovery-code file is garbage", "store", UNAVAIL, CORRUPT, LAST,
+        setup=s_content("recovery/alice", b"version = 1\ncode = zz\nend\n"),
+        answer=lambda c: PWB + c.recovery[0].encode()),
+    row("S65", "last-logins log is garbage: login works, log started afresh", "store", OK,
+        "code-accepted", CODE_OK, setup=s_content("last/alice", b"\x01\x02 garbage"),
+        answer=a_pw_code),
+    row("S66", "last-logins log is a symlink: replaced, its target untouched", "store", OK,
+        "code-accepted", CODE_OK,
+        setup=s_all(s_content("last/alice", b"not a log, must stay\n"),
+                    s_symlink("last/alice")),
+        answer=a_pw_code, post=p_outside_intact),
+    row("S67", "last-logins log is a FIFO: replaced, login not blocked", "store", OK,
+        "code-accepted", CODE_OK, setup=s_to_fifo("last/alice"), answer=a_pw_code),
+    row("S68", "last/ directory missing: the log fails, the login does not", "store", OK,
+        ("code-accepted", "lastlog-not-written"), STATE_ONLY, setup=s_rmdir("last"),
+        answer=a_pw_code),
+    row("S69", "store readable by others (0755) is allowed: files are 0600", "store", OK,
+        "code-accepted", CODE_OK, setup=s_chmod(".", 0o755), answer=a_pw_code),
+
+    # ---------------------------------------------------------------- configuration
+    row("C01", "unknown module argument", "config", SERVICE_ERR, CFG, args="frobnicate=1",
+        answer=a_pw_code, log_re=r'configuration error: unknown option "frobnicate"'),
+    row("C02", "unknown key in the file", "config", SERVICE_ERR, CFG,
+        setup=s_conf("window = 1\nbogus = 2\n"), answer=a_pw_code,
+        log_re=r'line 2: unknown key "bogus"'),
+    row("C03", "window=abc", "config", SERVICE_ERR, CFG, args="window=abc", answer=a_pw_code,
+        log_re=r"window: expected a whole number from 0 to 10"),
+    row("C04", "window=-1", "config", SERVICE_ERR, CFG, args="window=-1", answer=a_pw_code),
+    row("C05", "window=+1", "config", SERVICE_ERR, CFG, args="window=+1", answer=a_pw_code),
+    row("C06", "window=0x1", "config", SERVICE_ERR, CFG, args="window=0x1", answer=a_pw_code),
+    row("C07", "window= (empty)", "config", SERVICE_ERR, CFG, args="window=", answer=a_pw_code),
+    row("C08", "window=1.5", "config", SERVICE_ERR, CFG, args="window=1.5", answer=a_pw_code),
+    row("C09", "lockout_after=2^64 (overflow)", "config", SERVICE_ERR, CFG,
+        args="lockout_after=18446744073709551616", answer=a_pw_code),
+    row("C10", "window=11 (out of range)", "config", SERVICE_ERR, CFG, args="window=11",
+        answer=a_pw_code),
+    row("C11", "window = 11 in the file", "config", SERVICE_ERR, CFG,
+        setup=s_conf("window = 11\n"), answer=a_pw_code),
+    row("C12", "digits=5", "config", SERVICE_ERR, CFG, args="digits=5", answer=a_pw_code),
+    row("C13", "digits=9", "config", SERVICE_ERR, CFG, args="digits=9", answer=a_pw_code),
+    row("C14", "digits=8 (in range, but not the record's)", "config", UNAVAIL, CORRUPT, LAST,
+        args="digits=8", answer=lambda c: PWB + b"12" + c.code()),
+    row("C15", "lock_timeout=0", "config", SERVICE_ERR, CFG, args="lock_timeout=0",
+        answer=a_pw_code),
+    row("C16", "lockout_max below lockout_delay", "config", SERVICE_ERR, CFG,
+        args="lockout_delay=600 lockout_max=60", answer=a_pw_code),
+    row("C17", "relative dir=", "config", SERVICE_ERR, CFG, argline="dir=store conf={conf} debug",
+        answer=a_pw_code, log_re=r"dir must be an absolute path"),
+    row("C18", "relative conf=", "config", SERVICE_ERR, CFG,
+        argline="dir={store} conf=mailotp.conf debug", answer=a_pw_code),
+    row("C19", "dir= with a '..' component", "config", SERVICE_ERR, CFG,
+        argline="dir={root}/pam.d/../store conf={conf} debug", answer=a_pw_code),
+    row("C20", "module argument given twice", "config", SERVICE_ERR, CFG,
+        args="window=1 window=1", answer=a_pw_code, log_re=r"window given twice"),
+    row("C21", "key given twice in the file", "config", SERVICE_ERR, CFG,
+        setup=s_conf("window = 1\nwindow = 2\n"), answer=a_pw_code,
+        log_re=r"line 2: window given twice"),
+    row("C22", "same key in file and arguments: allowed, argument wins", "config", OK,
+        "code-accepted", CODE_OK, setup=s_conf("window = 0\n"), args="window=1",
+        answer=a_pw_code),
+    row("C23", "conf= names a missing file", "config", SERVICE_ERR, CFG,
+        argline="dir={store} conf={root}/nope.conf debug", answer=a_pw_code),
+    row("C24", "configuration file world-writable", "config", SERVICE_ERR, CFG,
+        setup=s_conf("window = 1\n", 0o666), answer=a_pw_code),
+    row("C25", "configuration file group-writable", "config", SERVICE_ERR, CFG,
+        setup=s_conf("window = 1\n", 0o620), answer=a_pw_code),
+    row("C26", "configuration file is a symlink", "config", SERVICE_ERR, CFG,
+        setup=s_conf_symlink, answer=a_pw_code),
+    row("C27", "configuration file owned by another user", "config", SERVICE_ERR, CFG,
+        setup=lambda c: os.chown(c.w.conf, OTHER_UID, OTHER_UID), answer=a_pw_code),
+    row("C28", "configuration file is a directory", "config", SERVICE_ERR, CFG,
+        setup=s_conf_dir, answer=a_pw_code),
+    row("C29", "configuration file with a NUL byte", "config", SERVICE_ERR, CFG,
+        setup=s_conf(b"window = 1\0\n"), answer=a_pw_code),
+    row("C30", "configuration file over 64 KiB", "config", SERVICE_ERR, CFG,
+        setup=s_conf(b"# padding\n" * 6600), answer=a_pw_code),
+    row("C31", "configuration line that is not key = value", "config", SERVICE_ERR, CFG,
+        setup=s_conf("window 1 2\n"), answer=a_pw_code),
+    row("C32", "split and verify together", "config", SERVICE_ERR, CFG, args="split verify",
+        answer=a_pw_code),
+    row("C33", "mode word with a value (split=1)", "config", SERVICE_ERR, CFG, args="split=1",
+        answer=a_pw_code),
+    row("C34", "conf inside the file", "config", SERVICE_ERR, CFG,
+        setup=s_conf("conf = /etc/passwd\n"), answer=a_pw_code),
+    row("C35", "mode word inside the file", "config", SERVICE_ERR, CFG, setup=s_conf("split\n"),
+        answer=a_pw_code),
+    row("C36", "no_app_passwords=*", "config", SERVICE_ERR, CFG, args="no_app_passwords=*",
+        answer=a_apppw),
+    row("C37", "enforce=maybe", "config", SERVICE_ERR, CFG, args="enforce=maybe",
+        answer=a_pw_code),
+    row("C38", "bad option fails closed for a user without 2FA too", "config", SERVICE_ERR,
+        CFG, args="window=eleven", user=b"bob", answer=a_bytes(PWB), no2fa=True),
+    row("C39", "bad option in the hardened stack", "config", SERVICE_ERR, CFG,
+        stack="hardened", args="lockout_after=101", answer=a_pw_code),
+]
+
+GROUPS = ("control", "username", "submitted", "rhost", "store", "config")
+
+
+def check_table():
+    """The table itself: enough cases, unique ids, every success justified."""
+    problems = []
+    ids = [r.id for r in CASES]
+    if len(set(ids)) != len(ids):
+        problems.append("duplicate ids")
+    if sum(r.group != "control" for r in CASES) < 60:
+        problems.append("fewer than 60 cases")
+    for r in CASES:
+        if r.group not in GROUPS:
+            problems.append("%s: unknown group %s" % (r.id, r.group))
+        if r.want == OK and r.changes not in (CODE_OK, APP_OK, STATE_ONLY) and not r.no2fa:
+            problems.append("%s: success for a 2FA user without a legitimate code" % r.id)
+        if r.changes in (CODE_OK, APP_OK) and r.want not in (OK, AUTH_ERR):
+            problems.append("%s: success-class change with result %s" % (r.id, r.want))
+    return problems
+
+
+# -- the runner ----------------------------------------------------------------------
+RESULTS = []
+
+
+class Catalogue(unittest.TestCase):
+    maxDiff = None
+
+    @classmethod
+    def setUpClass(cls):
+        missing = [n for n, v in (("MAILOTP_MODULE", tl.MODULE),
+                                  ("MAILOTP_EXPECT_MODULE", tl.EXPECT),
+                                  ("MAILOTP_CLI", tl.CLI),
+                                  ("MAILOTP_HOSTILE_CONV", DRIVER)) if not v]
+        if missing:
+            raise unittest.SkipTest("run through ctest: %s not set" % ", ".join(missing))
+        if shutil.which("oathtool") is None:
+            raise AssertionError("oathtool is required (apt-get install oathtool)")
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("needs root (chown to another uid)")
+
+    @classmethod
+    def tearDownClass(cls):
+        Template.cleanup()
+        if not RESULTS:
+            return
+        by_group = collections.Counter(g for g, _ in RESULTS)
+        bad = sum(1 for _, ok in RESULTS if not ok)
+        print("\ncatalogue: %d cases (%s): %d passed, %d failed" % (
+            len(RESULTS), ", ".join("%s %d" % (g, by_group[g]) for g in GROUPS if by_group[g]),
+            len(RESULTS) - bad, bad), flush=True)
+
+    def test_000_table(self):
+        self.assertEqual(check_table(), [])
+
+    def run_row(self, r):
+        ok = False
+        summary = "?"
+        try:
+            summary = self._run_row(r)
+            ok = True
+        finally:
+            RESULTS.append((r.group, ok))
+            print("[%s] %-4s %s: %s" % ("ok" if ok else "FAIL", r.id, r.name, summary),
+                  flush=True)
+
+    def _run_row(self, r):
+        ctx = Ctx()
+        self.addCleanup(ctx.cleanup)
+        if r.setup is not None:
+            r.setup(ctx)
+        open(ctx.w.syslog, "w").close()
+        service = make_service(ctx, r)
+        before = snapshot(ctx.w.root)
+        state_before = ctx.state(r.key)
+        answer = r.answer(ctx)
+        if isinstance(answer, str):
+            answer = answer.encode()
+        got = drive(ctx, service, r.user, answer, r.conv, user_answer=b"alice", rhost=r.rhost)
+        lines = read_log(ctx)
+        after = snapshot(ctx.w.root)
+        tokens = log_tokens(lines)
+        summary = "%s reasons=%s" % (got, ",".join(tokens) or "-")
+
+        # 1. the PAM result and the logged outcome
+        self.assertEqual((got, tokens), (r.want, r.reasons), "log:\n" + "\n".join(lines))
+        if r.log_re is not None:
+            self.assertTrue(any(re.search(r.log_re, l) for l in lines),
+                            "no log line matches %r:\n%s" % (r.log_re, "\n".join(lines)))
+
+        # 2. stored files: exactly the allowed ones changed
+        changed = {p for p in set(before) | set(after) if before.get(p) != after.get(p)}
+        changed_files = {p for p in changed if not is_dir_entry(before.get(p), after.get(p))}
+        changed_dirs = changed - changed_files
+        want_files = {"store/%s/%s" % (d, r.key) for d in CHANGE_FILES[r.changes]}
+        self.assertEqual(sorted(changed_files), sorted(want_files), "changed files")
+        allowed_dirs = {os.path.dirname(p) for p in want_files}
+        self.assertLessEqual(changed_dirs, allowed_dirs, "changed directories")
+        summary += " changed=%s" % (",".join(sorted(p[6:] for p in changed_files)) or "none")
+        self._check_state(ctx, r, state_before, tokens)
+
+        # 3. no secret in any log line; nothing but printable ASCII (no injection)
+        self._check_log_hygiene(ctx, lines, answer)
+
+        if r.post is not None:
+            r.post(ctx)
+        return summary
+
+    def _check_state(self, ctx, r, before, tokens):
+        after = ctx.state(r.key)
+        if r.changes == COUNTED:
+            want = min(int(before["failures"]) + 1, 1000000)
+            self.assertEqual(int(after["failures"]), want, "failure counted exactly once")
+        elif r.changes in (CODE_OK, STATE_ONLY):
+            self.assertEqual(after["failures"], "0")
+            if before is not None and "last_step" in before:
+                self.assertGreater(int(after["last_step"]), int(before["last_step"]))
+        if r.changes in (LAST, COUNTED, CODE_OK, APP_OK):
+            entries = ctx.last_entries(r.key)
+            self.assertTrue(entries, "no last-logins entry")
+            outcome = [t for t in tokens if t not in ("code-stashed", "conv-failed",
+                                                       "lastlog-not-written")][-1]
+            self.assertEqual(entries[-1].split()[-1], outcome, "newest last-logins entry")
+
+    def _check_log_hygiene(self, ctx, lines, answer):
+        secrets = [PW, ctx.apppw, ctx.apppw.replace("-", ""), ctx.apppw.upper(),
+                   ctx.server_key] + list(ctx.w.secrets.values())
+        for rc in ctx.recovery:
+            secrets += [rc, rc.replace("-", "")]
+        text_answer = answer.decode("latin-1")
+        if len(text_answer) >= 8 and len(set(text_answer)) > 2:
+            secrets.append(text_answer)
+        codes = set()
+        now = ctx.step()
+        for user, secret in ctx.w.secrets.items():
+            for d in range(-3, 4):
+                codes.add(oath_code(secret, now + d))
+        if ctx.used_code:
+            codes.add(ctx.used_code)
+        for line in lines:
+            bad = [c for c in line if not 32 <= ord(c) < 127]
+            self.assertEqual(bad, [], "non-printable byte in a log line: %r" % line)
+            for s in secrets:
+                self.assertNotIn(s, line, "secret in the log")
+            for code in codes:
+                self.assertIsNone(re.search(r"(?<![0-9])%s(?![0-9])" % code, line),
+                                  "code %s in the log: %s" % (code, line))
+
+
+def _make(r):
+    def test(self):
+        self.run_row(r)
+    test.__doc__ = "%s %s" % (r.id, r.name)
+    return test
+
+
+for _r in CASES:
+    setattr(Catalogue, "test_%s_%s" % (_r.id, re.sub(r"\W+", "_", _r.name.lower()).strip("_")[:50]),
+            _make(_r))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,505 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* lastlog.c: last-logins events, the bounded log and its strict file format. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv.h"
+#include "lastlog.h"
+#include "testutil.h"
+
+static char err[256];
+
+static int event_equal(const struct lastlog_event *a, const struct lastlog_event *b)
+{
+        return a->time == b->time && strcmp(a->result, b->result) == 0 &&
+               strcmp(a->method, b->method) == 0 && strcmp(a->service, b->service) == 0 &&
+               strcmp(a->rhost, b->rhost) == 0 && strcmp(a->reason, b->reason) == 0;
+}
+
+static void assert_wiped(const struct lastlog *l)
+{
+        const unsigned char *p = (const unsigned char *)l;
+        size_t i = 0;
+
+        while (i < sizeof(*l) && p[i] == 0)
+                i++;
+        ck_assert_msg(i == sizeof(*l), "log not wiped at byte %zu", i);
+}
+
+/* A field as stored: non-empty, no space, no control byte, bounded. */
+static void assert_field_ok(const char *f)
+{
+        size_t n = strlen(f);
+
+        ck_assert_uint_ge(n, 1);
+        ck_assert_uint_le(n, LASTLOG_FIELD_MAX);
+        for (size_t i = 0; i < n; i++)
+                ck_assert_msg((unsigned char)f[i] > 0x20 && (unsigned char)f[i] < 0x7f,
+                              "byte 0x%02x in field \"%s\"", (unsigned char)f[i], f);
+}
+
+static struct lastlog *new_log(void)
+{
+        struct lastlog *l = calloc(1, sizeof(*l));
+
+        ck_assert_ptr_nonnull(l);
+        return l;
+}
+
+static void numbered(struct lastlog_event *ev, unsigned i)
+{
+        char reason[32];
+
+        snprintf(reason, sizeof(reason), "n%u", i);
+        lastlog_event_set(ev, 1700000000 + (int64_t)i, (int)(i & 1), "code", "imap", "192.0.2.1",
+                          reason);
+}
+
+/* ---- lastlog_event_set --------------------------------------------------------------- */
+
+START_TEST(event_plain)
+{
+        struct lastlog_event ev;
+
+        memset(&ev, 0xA5, sizeof(ev));
+        lastlog_event_set(&ev, 1700000000, 1, "code", "imap", "192.0.2.1", "ok");
+        ck_assert_int_eq(ev.time, 1700000000);
+        ck_assert_str_eq(ev.result, "success");
+        ck_assert_str_eq(ev.method, "code");
+        ck_assert_str_eq(ev.service, "imap");
+        ck_assert_str_eq(ev.rhost, "192.0.2.1");
+        ck_assert_str_eq(ev.reason, "ok");
+        lastlog_event_set(&ev, 5, 0, "app-password:phone", "smtp", "2001:db8::1", "wrong-code");
+        ck_assert_str_eq(ev.result, "failure");
+        ck_assert_str_eq(ev.method, "app-password:phone");
+        ck_assert_str_eq(ev.rhost, "2001:db8::1");
+        ck_assert_str_eq(ev.reason, "wrong-code");
+}
+END_TEST
+
+START_TEST(event_null_and_empty_are_dash)
+{
+        struct lastlog_event ev;
+
+        lastlog_event_set(&ev, 1, 1, NULL, NULL, NULL, NULL);
+        ck_assert_str_eq(ev.method, "-");
+        ck_assert_str_eq(ev.service, "-");
+        ck_assert_str_eq(ev.rhost, "-");
+        ck_assert_str_eq(ev.reason, "-");
+        lastlog_event_set(&ev, 1, 0, "", "", "", "");
+        ck_assert_str_eq(ev.method, "-");
+        ck_assert_str_eq(ev.service, "-");
+        ck_assert_str_eq(ev.rhost, "-");
+        ck_assert_str_eq(ev.reason, "-");
+}
+END_TEST
+
+START_TEST(event_spaces_and_controls_escaped)
+{
+        struct lastlog_event ev;
+
+        lastlog_event_set(&ev, 1, 0, "code", "imap login", "host\nname", "wrong code\t!");
+        ck_assert_str_eq(ev.service, "imap\\x20login");
+        ck_assert_str_eq(ev.rhost, "host\\x0aname");
+        ck_assert_str_eq(ev.reason, "wrong\\x20code\\x09!");
+        lastlog_event_set(&ev, 1, 0, "a\"b\\c", "\x7f", "\xc3\xa4", "\x01");
+        ck_assert_str_eq(ev.method, "a\\x22b\\x5cc");
+        ck_assert_str_eq(ev.service, "\\x7f");
+        ck_assert_str_eq(ev.rhost, "\\xc3\\xa4");
+        ck_assert_str_eq(ev.reason, "\\x01");
+        assert_field_ok(ev.method);
+}
+END_TEST
+
+START_TEST(event_long_fields_bounded)
+{
+        struct lastlog_event ev;
+        char longs[300], spaces[100];
+
+        memset(longs, 'h', sizeof(longs) - 1);
+        longs[sizeof(longs) - 1] = '\0';
+        memset(spaces, ' ', sizeof(spaces) - 1);
+        spaces[sizeof(spaces) - 1] = '\0';
+        lastlog_event_set(&ev, 1, 1, longs, longs, spaces, longs);
+        assert_field_ok(ev.method);
+        assert_field_ok(ev.service);
+        assert_field_ok(ev.rhost);
+        assert_field_ok(ev.reason);
+        ck_assert_uint_eq(strlen(ev.service), LASTLOG_FIELD_MAX);
+        ck_assert_str_eq(ev.service + LASTLOG_FIELD_MAX - 3, "...");
+        ck_assert_str_eq(ev.rhost + strlen(ev.rhost) - 3, "...");
+        ck_assert_int_eq(strncmp(ev.rhost, "\\x20\\x20", 8), 0);
+        /* exactly LASTLOG_FIELD_MAX bytes fit whole */
+        longs[LASTLOG_FIELD_MAX] = '\0';
+        lastlog_event_set(&ev, 1, 1, "code", longs, "-", "-");
+        ck_assert_str_eq(ev.service, longs);
+}
+END_TEST
+
+START_TEST(event_any_input_survives_the_file)
+{
+        /* whatever event_set is given, the formatted log parses back to the same events */
+        struct lastlog *l = new_log(), *back = new_log();
+        char *buf = malloc(LASTLOG_FILE_MAX);
+        char f[4][80];
+        size_t len = 0;
+        unsigned seed = 12345;
+
+        ck_assert_ptr_nonnull(buf);
+        for (unsigned i = 0; i < 100; i++) {
+                struct lastlog_event ev;
+
+                for (int k = 0; k < 4; k++) {
+                        size_t n = (size_t)(i * 7 + (unsigned)k * 13) % 79;
+
+                        for (size_t j = 0; j < n; j++) {
+                                seed = seed * 1103515245U + 12345U;
+                                f[k][j] = (char)(1 + (seed >> 16) % 255);
+                        }
+                        f[k][n] = '\0';
+                }
+                lastlog_event_set(&ev, (int64_t)i * 1000, (int)(i % 2), f[0], f[1], f[2], f[3]);
+                assert_field_ok(ev.method);
+                assert_field_ok(ev.service);
+                assert_field_ok(ev.rhost);
+                assert_field_ok(ev.reason);
+                lastlog_push(l, &ev, LASTLOG_MAX);
+        }
+        ck_assert_int_eq(lastlog_format(l, buf, LASTLOG_FILE_MAX, &len), MAILOTP_OK);
+        ck_assert_msg(lastlog_parse(buf, len, back, err, sizeof(err)) == MAILOTP_OK, "%s", err);
+        ck_assert_uint_eq(back->n, l->n);
+        for (size_t i = 0; i < l->n; i++)
+                ck_assert_msg(event_equal(&back->ev[i], &l->ev[i]), "event %zu differs", i);
+        free(buf);
+        free(l);
+        free(back);
+}
+END_TEST
+
+/* ---- lastlog_push ------------------------------------------------------------------------ */
+
+START_TEST(push_keeps_newest)
+{
+        struct lastlog *l = new_log();
+        struct lastlog_event ev;
+
+        for (unsigned i = 0; i < 25; i++) {
+                numbered(&ev, i);
+                lastlog_push(l, &ev, 20);
+                ck_assert_uint_eq(l->n, (i + 1 < 20 ? i + 1 : 20));
+        }
+        /* oldest first: events 5..24 */
+        for (unsigned i = 0; i < 20; i++) {
+                numbered(&ev, i + 5);
+                ck_assert_msg(event_equal(&l->ev[i], &ev), "slot %u is not event %u", i, i + 5);
+        }
+        free(l);
+}
+END_TEST
+
+START_TEST(push_keep_one)
+{
+        struct lastlog *l = new_log();
+        struct lastlog_event ev;
+
+        for (unsigned i = 0; i < 5; i++) {
+                numbered(&ev, i);
+                lastlog_push(l, &ev, 1);
+                ck_assert_uint_eq(l->n, 1);
+                ck_assert(event_equal(&l->ev[0], &ev));
+        }
+        free(l);
+}
+END_TEST
+
+START_TEST(push_smaller_keep_drops_oldest)
+{
+        struct lastlog *l = new_log();
+        struct lastlog_event ev;
+
+        for (unsigned i = 0; i < 20; i++) {
+                numbered(&ev, i);
+                lastlog_push(l, &ev, 20);
+        }
+        numbered(&ev, 20);
+        lastlog_push(l, &ev, 5);
+        ck_assert_uint_eq(l->n, 5);
+        for (unsigned i = 0; i < 5; i++) {
+                numbered(&ev, 16 + i);
+                ck_assert(event_equal(&l->ev[i], &ev));
+        }
+        free(l);
+}
+END_TEST
+
+START_TEST(push_max)
+{
+        struct lastlog *l = new_log();
+        struct lastlog_event ev;
+
+        for (unsigned i = 0; i < LASTLOG_MAX + 50; i++) {
+                numbered(&ev, i);
+                lastlog_push(l, &ev, LASTLOG_MAX);
+        }
+        ck_assert_uint_eq(l->n, LASTLOG_MAX);
+        numbered(&ev, 50);
+        ck_assert(event_equal(&l->ev[0], &ev));
+        numbered(&ev, LASTLOG_MAX + 49);
+        ck_assert(event_equal(&l->ev[LASTLOG_MAX - 1], &ev));
+        free(l);
+}
+END_TEST
+
+/* ---- format / parse ------------------------------------------------------------------------ */
+
+START_TEST(format_exact_text)
+{
+        struct lastlog *l = new_log();
+        struct lastlog_event ev;
+        char buf[1024];
+        size_t len = 0;
+
+        lastlog_event_set(&ev, 1700000000, 1, "code", "imap", "192.0.2.1", NULL);
+        lastlog_push(l, &ev, 20);
+        lastlog_event_set(&ev, 1700000100, 0, "app-password:phone", "smtp", NULL, "expired");
+        lastlog_push(l, &ev, 20);
+        ck_assert_int_eq(lastlog_format(l, buf, sizeof(buf), &len), MAILOTP_OK);
+        ck_assert_uint_eq(len, strlen(buf));
+        ck_assert_str_eq(buf, "# pam_mailotp last logins\nversion = 1\n"
+                              "login = 1700000000 success code imap 192.0.2.1 -\n"
+                              "login = 1700000100 failure app-password:phone smtp - expired\n"
+                              "end\n");
+        l->n = 0;
+        ck_assert_int_eq(lastlog_format(l, buf, sizeof(buf), &len), MAILOTP_OK);
+        ck_assert_str_eq(buf, "# pam_mailotp last logins\nversion = 1\nend\n");
+        free(l);
+}
+END_TEST
+
+START_TEST(format_small_buffer)
+{
+        struct lastlog *l = new_log();
+        struct lastlog_event ev;
+        char buf[1024];
+        size_t full = 0, len = 0;
+
+        for (unsigned i = 0; i < 3; i++) {
+                numbered(&ev, i);
+                lastlog_push(l, &ev, 20);
+        }
+        ck_assert_int_eq(lastlog_format(l, buf, sizeof(buf), &full), MAILOTP_OK);
+        for (size_t sz = 0; sz <= full; sz++)
+                ck_assert_msg(lastlog_format(l, buf, sz, &len) == MAILOTP_ERR_INVALID, "fit in %zu",
+                              sz);
+        ck_assert_int_eq(lastlog_format(l, buf, full + 1, &len), MAILOTP_OK);
+        free(l);
+}
+END_TEST
+
+static void round_trip(struct lastlog *l)
+{
+        struct lastlog *back = new_log();
+        char *buf = malloc(LASTLOG_FILE_MAX);
+        size_t len = 0;
+
+        ck_assert_ptr_nonnull(buf);
+        ck_assert_int_eq(lastlog_format(l, buf, LASTLOG_FILE_MAX, &len), MAILOTP_OK);
+        ck_assert_str_eq(buf + len - 5, "\nend\n");
+        ck_assert_msg(lastlog_parse(buf, len, back, err, sizeof(err)) == MAILOTP_OK, "%s", err);
+        ck_assert_uint_eq(back->n, l->n);
+        for (size_t i = 0; i < l->n; i++)
+                ck_assert_msg(event_equal(&back->ev[i], &l->ev[i]), "event %zu differs", i);
+        for (size_t cut = 0; cut < len; cut += (len > 2000 ? 89 : 1)) {
+                ck_assert_msg(lastlog_parse(buf, cut, back, err, sizeof(err)) == MAILOTP_ERR_FORMAT,
+                              "prefix %zu/%zu accepted", cut, len);
+                ck_assert_uint_eq(back->n, 0);
+        }
+        free(buf);
+        free(back);
+}
+
+START_TEST(round_trip_zero_one)
+{
+        struct lastlog *l = new_log();
+        struct lastlog_event ev;
+
+        round_trip(l);
+        lastlog_event_set(&ev, 253402300799, 0, "recovery-code", "dovecot", "::1", "locked");
+        lastlog_push(l, &ev, 1);
+        round_trip(l);
+        free(l);
+}
+END_TEST
+
+START_TEST(round_trip_max)
+{
+        struct lastlog *l = new_log();
+        struct lastlog_event ev;
+        char f[LASTLOG_FIELD_MAX + 1];
+
+        memset(f, 'f', LASTLOG_FIELD_MAX);
+        f[LASTLOG_FIELD_MAX] = '\0';
+        for (unsigned i = 0; i < LASTLOG_MAX; i++) {
+                f[0] = (char)('a' + i % 26);
+                lastlog_event_set(&ev, 253402300799 - (int64_t)i, (int)(i & 1), f, f, f, f);
+                ck_assert_uint_eq(strlen(ev.reason), LASTLOG_FIELD_MAX);
+                lastlog_push(l, &ev, LASTLOG_MAX);
+        }
+        ck_assert_uint_eq(l->n, LASTLOG_MAX);
+        round_trip(l);
+        free(l);
+}
+END_TEST
+
+#define GOOD_LOGIN "login = 1700000000 success code imap 192.0.2.1 -\n"
+
+START_TEST(parse_good)
+{
+        struct lastlog *l = new_log();
+        static const char text[] =
+            "# c\n\nversion = 1\n" GOOD_LOGIN "login = 5   failure  -  -  -  wrong-code\nend\n";
+
+        ck_assert_msg(lastlog_parse(text, sizeof(text) - 1, l, err, sizeof(err)) == MAILOTP_OK,
+                      "%s", err);
+        ck_assert_uint_eq(l->n, 2);
+        ck_assert_int_eq(l->ev[0].time, 1700000000);
+        ck_assert_str_eq(l->ev[0].rhost, "192.0.2.1");
+        ck_assert_int_eq(l->ev[1].time, 5);
+        ck_assert_str_eq(l->ev[1].result, "failure");
+        ck_assert_str_eq(l->ev[1].reason, "wrong-code");
+        free(l);
+}
+END_TEST
+
+START_TEST(parse_refused)
+{
+        static const char *const bad[] = {
+            "",         /* no version */
+            GOOD_LOGIN, /* version not first */
+            "version = 2\n",
+            "version = 1\nversion = 1\n",
+            "version = 1\nlogin = 1 ok code imap h -\n", /* result */
+            "version = 1\nlogin = 1 Success code imap h -\n",
+            "version = 1\nlogin = 1 success code imap h\n",     /* 5 fields */
+            "version = 1\nlogin = 1 success code imap h - x\n", /* 7 fields */
+            "version = 1\nlogin = x success code imap h -\n",   /* time */
+            "version = 1\nlogin = -1 success code imap h -\n",
+            "version = 1\nlogin = 253402300800 success code imap h -\n",
+            "version = 1\nlogin\n",
+            "version = 1\nlogin =\n",
+            "version = 1\nlogon = 1 success code imap h -\n",
+            "version = 1\nlogin = 1 success code imap h "
+            "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr\n", /* 65 */
+            "version = 1\nend\n" GOOD_LOGIN, /* end not last */
+        };
+        struct lastlog *l = new_log();
+        char buf[512];
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                int n = snprintf(buf, sizeof(buf), "%send\n", bad[i]);
+
+                ck_assert(n > 0 && (size_t)n < sizeof(buf));
+                memset(l, 0xA5, sizeof(*l));
+                ck_assert_msg(lastlog_parse(buf, (size_t)n, l, err, sizeof(err)) ==
+                                  MAILOTP_ERR_FORMAT,
+                              "accepted case %zu", i);
+                ck_assert_str_ne(err, "");
+                assert_wiped(l);
+        }
+        free(l);
+}
+END_TEST
+
+START_TEST(parse_too_many)
+{
+        char *buf = malloc(LASTLOG_FILE_MAX);
+        struct lastlog *l = new_log();
+        size_t off;
+
+        ck_assert_ptr_nonnull(buf);
+        off = (size_t)snprintf(buf, LASTLOG_FILE_MAX, "version = 1\n");
+        for (unsigned i = 0; i < LASTLOG_MAX; i++)
+                off += (size_t)snprintf(buf + off, LASTLOG_FILE_MAX - off, GOOD_LOGIN);
+        memcpy(buf + off, "end\n", 5);
+        ck_assert_int_eq(lastlog_parse(buf, off + 4, l, err, sizeof(err)), MAILOTP_OK);
+        ck_assert_uint_eq(l->n, LASTLOG_MAX);
+        off += (size_t)snprintf(buf + off, LASTLOG_FILE_MAX - off, GOOD_LOGIN);
+        memcpy(buf + off, "end\n", 5);
+        ck_assert_int_eq(lastlog_parse(buf, off + 4, l, err, sizeof(err)), MAILOTP_ERR_FORMAT);
+        assert_wiped(l);
+        free(buf);
+        free(l);
+}
+END_TEST
+
+START_TEST(parse_end_line_rules)
+{
+        static const char body[] = "version = 1\n" GOOD_LOGIN;
+        struct lastlog *l = new_log();
+        char buf[512];
+        int n;
+
+        n = snprintf(buf, sizeof(buf), "%send\n", body);
+        ck_assert_int_eq(lastlog_parse(buf, (size_t)n, l, err, sizeof(err)), MAILOTP_OK);
+        ck_assert_uint_eq(l->n, 1);
+        /* missing */
+        ck_assert_int_eq(lastlog_parse(body, strlen(body), l, err, sizeof(err)),
+                         MAILOTP_ERR_FORMAT);
+        ck_assert_ptr_nonnull(strstr(err, "cut short"));
+        assert_wiped(l);
+        /* without newline */
+        n = snprintf(buf, sizeof(buf), "%send", body);
+        ck_assert_int_eq(lastlog_parse(buf, (size_t)n, l, err, sizeof(err)), MAILOTP_ERR_FORMAT);
+        /* not last */
+        n = snprintf(buf, sizeof(buf), "version = 1\nend\n" GOOD_LOGIN);
+        ck_assert_int_eq(lastlog_parse(buf, (size_t)n, l, err, sizeof(err)), MAILOTP_ERR_FORMAT);
+        /* content after */
+        n = snprintf(buf, sizeof(buf), "%send\n" GOOD_LOGIN, body);
+        ck_assert_int_eq(lastlog_parse(buf, (size_t)n, l, err, sizeof(err)), MAILOTP_ERR_FORMAT);
+        n = snprintf(buf, sizeof(buf), "%send\n\n", body);
+        ck_assert_int_eq(lastlog_parse(buf, (size_t)n, l, err, sizeof(err)), MAILOTP_ERR_FORMAT);
+        assert_wiped(l);
+        free(l);
+}
+END_TEST
+
+static Suite *lastlog_suite(void)
+{
+        Suite *s = suite_create("lastlog");
+        TCase *tc;
+
+        tc = tcase_create("event");
+        tcase_add_test(tc, event_plain);
+        tcase_add_test(tc, event_null_and_empty_are_dash);
+        tcase_add_test(tc, event_spaces_and_controls_escaped);
+        tcase_add_test(tc, event_long_fields_bounded);
+        tcase_add_test(tc, event_any_input_survives_the_file);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("push");
+        tcase_add_test(tc, push_keeps_newest);
+        tcase_add_test(tc, push_keep_one);
+        tcase_add_test(tc, push_smaller_keep_drops_oldest);
+        tcase_add_test(tc, push_max);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("format");
+        tcase_set_timeout(tc, 30);
+        tcase_add_test(tc, format_exact_text);
+        tcase_add_test(tc, format_small_buffer);
+        tcase_add_test(tc, round_trip_zero_one);
+        tcase_add_test(tc, round_trip_max);
+        tcase_add_test(tc, parse_good);
+        tcase_add_test(tc, parse_refused);
+        tcase_add_test(tc, parse_too_many);
+        tcase_add_test(tc, parse_end_line_rules);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void)
+{
+        return tu_main(lastlog_suite());
+}
