@@ -37,9 +37,10 @@
 /* Hidden visibility is the default; only the PAM entry points are exported. */
 #define MAILOTP_EXPORT __attribute__((visibility("default")))
 
-#define AUTHTOK_MAX 1024U /* longest submitted string we look at */
-#define STASH_NAME  "pam_mailotp_stash"
-#define CONTINUE    (-1) /* not an application password: go on with 2FA */
+#define AUTHTOK_MAX       1024U /* longest submitted string we look at */
+#define STASH_NAME        "pam_mailotp_stash"
+#define PROMPT_ANSWER_MAX 63U  /* longest answer to the code prompt we look at */
+#define CONTINUE          (-1) /* not an application password: go on with 2FA */
 
 /* What split leaves for verify: the code, whose it is, and its grace fingerprint. */
 struct stash {
@@ -59,6 +60,7 @@ struct login {
         struct store *st;
         struct otp_record rec;
         int known; /* enrolled (or app password matched): outcomes go to the last-logins log */
+        struct store_lock *held; /* the user's lock while check_code holds it */
         char err[256];
 };
 
@@ -91,14 +93,31 @@ static void log_outcome(const struct login *lg, int prio, const char *result, co
 static void note_last(struct login *lg, int success, const char *method, const char *reason)
 {
         struct lastlog_event ev;
+        struct store_lock *lk = NULL;
+        enum mailotp_rc rc = MAILOTP_OK;
         char err[160] = "";
 
         if (!lg->known)
                 return;
         lastlog_event_set(&ev, (int64_t)time(NULL), success, method, lg->service, lg->rhost,
                           reason);
-        if (store_lastlog_append(lg->st, lg->key, &ev, lg->opts.last_logins, err, sizeof(err)) !=
-            MAILOTP_OK) {
+        /*
+         * The append reads, adds and rewrites the log: it needs the user's
+         * lock, or concurrent logins lose each other's events.  After a lock
+         * timeout, do not wait a second time: say the entry is lost.
+         */
+        if (lg->held == NULL && strcmp(reason, "lock-timeout") == 0) {
+                mailotp_seterr(err, sizeof(err), "the user's lock is busy");
+                rc = MAILOTP_ERR_LOCK_TIMEOUT;
+        } else if (lg->held == NULL) {
+                rc = store_lock(lg->st, lg->key, lg->opts.lock_timeout * 1000U, &lk, err,
+                                sizeof(err));
+        }
+        if (rc == MAILOTP_OK)
+                rc = store_lastlog_append(lg->st, lg->key, &ev, lg->opts.last_logins, err,
+                                          sizeof(err));
+        store_unlock(lg->st, lk);
+        if (rc != MAILOTP_OK) {
                 char esc[200];
 
                 text_log_escape_text(err, esc, sizeof(esc));
@@ -316,7 +335,12 @@ static int prompt_code(struct login *lg, struct auth_code *ac)
                 note_last(lg, 0, NULL, "no-code-answer");
                 goto out;
         }
-        rlen = strnlen(resp, 64);
+        rlen = strnlen(resp, PROMPT_ANSWER_MAX + 1);
+        if (rlen > PROMPT_ANSWER_MAX) {
+                /* Refuse, never read a prefix: nothing after byte 63 may be ignored. */
+                pr = fail(lg, MAILOTP_ERR_NO_CODE, NULL);
+                goto out;
+        }
         /* The answer is a TOTP code (spaces allowed) or a recovery code. */
         {
                 char digits[PWSPLIT_MAX_DIGITS + 2];
@@ -435,10 +459,19 @@ static int check_code(struct login *lg, const struct auth_code *ac)
         char left[48] = "";
 
         auth_policy_from_opts(&pol, &lg->opts);
-        rc = auth_check(lg->st, lg->key, &lg->rec, ac, (int64_t)time(NULL), &pol, &ao, lg->err,
-                        sizeof(lg->err));
-        if (rc != MAILOTP_OK)
-                return fail_with(lg, rc, &ao, method);
+        memset(&ao, 0, sizeof(ao));
+        /* One lock hold for the check and its last-logins entry. */
+        rc = store_lock(lg->st, lg->key, pol.lock_timeout_ms, &lg->held, lg->err, sizeof(lg->err));
+        if (rc == MAILOTP_OK)
+                rc = auth_check_locked(lg->st, lg->key, &lg->rec, ac, (int64_t)time(NULL), &pol,
+                                       &ao, lg->err, sizeof(lg->err));
+        if (rc != MAILOTP_OK) {
+                int pr = fail_with(lg, rc, &ao, method);
+
+                store_unlock(lg->st, lg->held);
+                lg->held = NULL;
+                return pr;
+        }
         if (ac->kind == AUTH_RECOVERY) {
                 reason = "recovery-code-accepted";
                 (void)snprintf(left, sizeof(left), "%zu recovery codes left", ao.recovery_left);
@@ -449,6 +482,8 @@ static int check_code(struct login *lg, const struct auth_code *ac)
         log_outcome(lg, ac->kind == AUTH_RECOVERY ? LOG_NOTICE : LOG_INFO, "success", reason, NULL);
         lg->err[0] = '\0';
         note_last(lg, 1, ao.reused ? "code-reuse" : method, reason);
+        store_unlock(lg->st, lg->held);
+        lg->held = NULL;
         return PAM_SUCCESS;
 }
 

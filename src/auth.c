@@ -243,8 +243,10 @@ enum mailotp_rc auth_app_password(struct store *st, const char *key, const char 
         if (namesz > 0)
                 name_out[0] = '\0';
         l = malloc(sizeof(*l));
-        if (l == NULL)
+        if (l == NULL) {
+                mailotp_seterr(err, errlen, "out of memory");
                 return MAILOTP_ERR_NOMEM;
+        }
         /*
          * Look before locking: a user without application passwords must not
          * get a lock file (or cost a keyed hash) for every such attempt.

@@ -37,7 +37,12 @@ static enum mailotp_rc check_fd(int fd, mode_t type, uid_t owner, mode_t forbid,
                                (unsigned)(st->st_mode & 07777));
                 return MAILOTP_ERR_UNSAFE_FILE;
         }
-        if (type == S_IFREG && st->st_nlink != 1) {
+        /*
+         * More than one link: someone else can change the file through another
+         * name.  No link at all is harmless: a writer renamed a new version over
+         * the name after we opened it, and we read the complete old one.
+         */
+        if (type == S_IFREG && st->st_nlink > 1) {
                 mailotp_seterr(err, errlen, "%s has %lu hard links", what,
                                (unsigned long)st->st_nlink);
                 return MAILOTP_ERR_UNSAFE_FILE;
@@ -339,6 +344,12 @@ enum mailotp_rc fio_lock(int dirfd, const char *name, uid_t owner, unsigned time
                 return e == ELOOP ? MAILOTP_ERR_UNSAFE_FILE : MAILOTP_ERR_IO;
         }
         rc = check_fd(fd, S_IFREG, owner, 077, name, &st, err, errlen);
+        if (rc == MAILOTP_OK && st.st_nlink != 1) {
+                /* Lock files are never removed or replaced: every locker must meet this one. */
+                mailotp_seterr(err, errlen, "lock file %s has %lu links", name,
+                               (unsigned long)st.st_nlink);
+                rc = MAILOTP_ERR_UNSAFE_FILE;
+        }
         if (rc != MAILOTP_OK) {
                 (void)close(fd);
                 return rc;

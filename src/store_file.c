@@ -263,8 +263,10 @@ static enum mailotp_rc fs_apppw_save(struct store *st, const char *key, const st
         if (l->n == 0)
                 return remove_blob(fs_of(st), SUB_APPPW, key, err, errlen);
         buf = malloc(APPPW_FILE_MAX);
-        if (buf == NULL)
+        if (buf == NULL) {
+                mailotp_seterr(err, errlen, "out of memory");
                 return MAILOTP_ERR_NOMEM;
+        }
         rc = apppw_format(l, buf, APPPW_FILE_MAX, &len);
         if (rc == MAILOTP_OK)
                 rc = save_blob(fs_of(st), SUB_APPPW, key, buf, len, 1, err, errlen);
@@ -375,8 +377,10 @@ static enum mailotp_rc fs_lock(struct store *st, const char *key, unsigned timeo
         if (rc != MAILOTP_OK)
                 return rc == MAILOTP_ERR_NOT_FOUND ? MAILOTP_ERR_IO : rc;
         l = malloc(sizeof(*l));
-        if (l == NULL)
+        if (l == NULL) {
+                mailotp_seterr(err, errlen, "out of memory");
                 return MAILOTP_ERR_NOMEM;
+        }
         rc = fio_lock(fd, key, fs->owner, timeout_ms, &lfd, err, errlen);
         if (rc != MAILOTP_OK) {
                 free(l);
@@ -434,8 +438,10 @@ enum mailotp_rc store_open_files(const char *dir, uid_t owner, unsigned flags, s
 
         *out = NULL;
         fs = calloc(1, sizeof(*fs));
-        if (fs == NULL)
+        if (fs == NULL) {
+                mailotp_seterr(err, errlen, "out of memory");
                 return MAILOTP_ERR_NOMEM;
+        }
         fs->base.ops = &file_ops;
         fs->owner = owner;
         fs->flags = flags;

@@ -7,7 +7,8 @@
  *
  *   hostile_conv --confdir DIR [--rhost HOST] [--conv MODE]
  *                [--user-hex HEX | --no-user] [--user-answer-hex HEX]
- *                [--answer-hex HEX | --answer-file PATH] SERVICE
+ *                [--answer-hex HEX | --answer-file PATH] [--second-answer-hex HEX]
+ *                SERVICE
  *
  * Username and answers are given in hex (or, for the answer, as the raw bytes
  * of a file: a 64 KiB answer does not fit in one argument) so that any byte
@@ -19,7 +20,9 @@
  * Conversation modes (--conv):
  *   answer      every hidden prompt gets the answer bytes (a buffer of their
  *               full length, embedded NULs included), every visible prompt
- *               the user answer: what Dovecot's PAM passdb does (default)
+ *               the user answer: what Dovecot's PAM passdb does (default);
+ *               with --second-answer-hex, hidden prompts after the first get
+ *               those bytes instead (a person answering a second prompt)
  *   null-array  return PAM_SUCCESS but no response array (*resp = NULL)
  *   null-text   return a response array whose resp pointer is NULL
  *   conv-err    return PAM_CONV_ERR
@@ -78,6 +81,7 @@ struct bytes {
 struct state {
         enum conv_mode mode;
         struct bytes answer;
+        struct bytes second_answer; /* len 0 and p NULL: none */
         struct bytes user_answer;
         int hidden_prompts;
 };
@@ -125,7 +129,8 @@ static int converse(int n, const struct pam_message **msg, struct pam_response *
                                 free(r);
                                 return PAM_CONV_ERR;
                         }
-                        b = &s->answer;
+                        b = s->hidden_prompts > 1 && s->second_answer.p != NULL ? &s->second_answer
+                                                                                : &s->answer;
                 } else if (msg[i]->msg_style == PAM_PROMPT_ECHO_ON) {
                         b = &s->user_answer;
                 }
@@ -273,6 +278,7 @@ int main(int argc, char **argv)
             {"user-answer-hex", required_argument, NULL, 'U'},
             {"answer-hex", required_argument, NULL, 'a'},
             {"answer-file", required_argument, NULL, 'f'},
+            {"second-answer-hex", required_argument, NULL, 's'},
             {NULL, 0, NULL, 0},
         };
         struct state s;
@@ -312,6 +318,9 @@ int main(int argc, char **argv)
                 case 'f':
                         bad = s.answer.p != NULL || slurp(optarg, &s.answer) != 0;
                         break;
+                case 's':
+                        bad = s.second_answer.p != NULL || unhex(optarg, &s.second_answer) != 0;
+                        break;
                 default:
                         bad = 1;
                         break;
@@ -320,7 +329,8 @@ int main(int argc, char **argv)
                         fprintf(stderr, "usage: hostile_conv --confdir DIR [--rhost HOST] "
                                         "[--conv MODE] [--user-hex HEX|--no-user] "
                                         "[--user-answer-hex HEX] "
-                                        "[--answer-hex HEX|--answer-file PATH] SERVICE\n");
+                                        "[--answer-hex HEX|--answer-file PATH] "
+                                        "[--second-answer-hex HEX] SERVICE\n");
                         return 2;
                 }
         }
@@ -347,6 +357,7 @@ int main(int argc, char **argv)
         (void)pam_end(pamh, rc);
         free(user.p);
         free(s.answer.p);
+        free(s.second_answer.p);
         free(s.user_answer.p);
         return rc == PAM_SUCCESS ? 0 : 1;
 }

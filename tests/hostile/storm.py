@@ -23,12 +23,36 @@ Phase 2 turns the lockout on (lockout_after=3 through a second service) and
 sends 3 wrong codes per user from every process at once: exactly 4 must be
 counted as wrong-code, every other one refused as locked-out.
 
-Verdicts never depend on timing: every check is an exact count or an order
-that the replay rule forces (see check names below).  Lock waits are bounded
-by lock_timeout, so "every process finished" is the no-deadlock check; the
-storm only gives up (and fails) after a generous --deadline.
+Checked after every round: each outcome is one its attempt may have; the
+state's last_step is the newest step any success used; a wrong target's
+failure count went up by exactly the wrong codes counted, whose reported
+failures= values are before+1..after, each once; the held user's state is
+byte-identical.  Over all rounds: at most one code success per (user, step);
+every success's step was stored before the answer (read back >= step); no
+success for an older step began after one for a newer step had ended; and a
+monitor thread that reads every state file in a loop never saw one torn, a
+last_step go back, or a wrong target's count go down.  The last-logins log is
+a second witness: each user's newest entries must be exactly the round's
+outcomes (as a multiset), less those the module said it could not write.
+Afterwards every user's status, last logins and app passwords parse through
+the CLI, and the store holds no temporary file and nothing unexpected.
 
-Usage: storm.py [--procs 32] [--logins 300] [--rounds 6] [--users 10] [--seed N]
+Phase 3 is a phone opening many connections at once: every process logs one
+user in with its application password --burst times; each login must succeed
+(or time out on the lock) and the entry's last use must be stored.
+
+Known module bugs (KNOWN_LASTLOG_RACE, KNOWN_NLINK_RACE below) are reported on
+every run that hits them but count as failures only with --strict; set them to
+None once the module is fixed.
+
+Verdicts never depend on timing: every check is an exact count or an order
+that the replay rule forces.  Lock waits are bounded by lock_timeout, so
+"every process finished" is the no-deadlock check; the storm only gives up
+(and fails) after a generous --deadline.  Which attempts hit a step change or
+a lock timeout varies from run to run; the checks account for every outcome.
+
+Usage: storm.py [--procs 32] [--logins 300] [--rounds 6] [--users 10] [--burst 40]
+                [--seed N] [--strict]
 Needs MAILOTP_MODULE, MAILOTP_EXPECT_MODULE, MAILOTP_CLI, MAILOTP_STORM_WORKER
 (ctest sets them) and oathtool.  Ends with "N passed, N failed"; exit 1 on any
 failure.
@@ -60,6 +84,17 @@ P2_WRONG_PER_PROC = 3      # wrong codes per user from every process in phase 2
 LOCK_TIMEOUT = 2
 LASTLOG_KEEP = 200
 HELD_ROUND = 1
+# Known module bug: the last-logins append is a read-modify-write done outside the user's
+# lock, so concurrent logins lose each other's entries.  While set, the storm reports lost
+# entries without failing (--strict fails on them); set it to None once the bug is fixed.
+KNOWN_LASTLOG_RACE = None
+# Known module bug: fio_read() refuses a file whose link count is 0, which is what a reader
+# sees when a writer renames a new version over the file between its open and its fstat.
+# The unlocked first read of apppw/KEY in auth_app_password() races with the last-use update
+# of a concurrent app-password login: a valid app password is refused with unsafe-file.
+KNOWN_NLINK_RACE = None
+KNOWN_OUTCOMES = {("A", "PAM_AUTHINFO_UNAVAIL", "unsafe-file"): KNOWN_NLINK_RACE}
+BURST_USER = 0
 
 Rec = collections.namedtuple("Rec", "round worker user kind step result reason failures t0 t1 "
                                     "seen lines nolast")
@@ -114,6 +149,10 @@ class Storm:
         self.numbers = collections.Counter()
         self.monitor_faults = []
         self.lastlog_missing = 0
+        self.known_hits = 0
+        self.known_seen = collections.Counter()
+        self.lastlog_warnings = collections.Counter()
+        self.error_lines = collections.Counter()
 
     # -- setup -------------------------------------------------------------------------
     def setup(self):
@@ -195,6 +234,12 @@ class Storm:
                 got = [self.parse_record(line) for line in f if line.strip()]
             with open(base + ".err") as f:
                 err = f.read()
+            for line in err.splitlines():
+                if "last-logins log not written" in line:
+                    self.lastlog_warnings[line.split(": ", 1)[-1]] += 1
+                elif "result=error " in line and "reason=lock-timeout" not in line:
+                    self.error_lines[re.sub(r' user="[^"]*"', ' user=U',
+                                            line.split(": ", 1)[-1])] += 1
             self.ck.check("%s worker %d exits 0" % (tag, n), p.returncode == 0,
                           "rc=%s %s" % (p.returncode, err[-400:]))
             self.ck.check("%s worker %d made all %d attempts" % (tag, n, want), len(got) == want,
@@ -207,6 +252,24 @@ class Storm:
         f = line.split()
         return Rec(int(f[0]), int(f[1]), int(f[2]), f[3], int(f[4]), f[5], f[6], int(f[7]),
                    int(f[8]), int(f[9]), int(f[10]), int(f[11]), int(f[12]))
+
+    def check_outcomes(self, tag, recs):
+        """Every outcome is one its kind allows; a known bug's outcome is reported (and
+        fails only with --strict)."""
+        bad, known = [], collections.Counter()
+        for x in recs:
+            if (x.result, x.reason) in ALLOWED[x.kind]:
+                continue
+            why = KNOWN_OUTCOMES.get((x.kind, x.result, x.reason))
+            if why and not self.a.strict:
+                known[why] += 1
+            else:
+                bad.append(x)
+        for why, n in known.items():
+            self.known_seen[why] += n
+            print("known bug: %s: %d attempts: %s" % (tag, n, why))
+        self.ck.check("%s: every outcome allowed for its kind" % tag, not bad,
+                      "%d unexpected, e.g. %s" % (len(bad), bad[:3]))
 
     # -- the state monitor -------------------------------------------------------------
     def monitor(self, stop, wrong_targets):
@@ -310,9 +373,7 @@ class Storm:
         self.records += all_recs
 
         # Outcomes allowed for what was sent.
-        bad = [x for x in all_recs if (x.result, x.reason) not in ALLOWED[x.kind]]
-        ck.check("round %d: every outcome allowed for its kind" % r, not bad,
-                 "%d unexpected, e.g. %s" % (len(bad), bad[:3]))
+        self.check_outcomes("round %d" % r, all_recs)
         if held is not None:
             mine = [x for x in recs if x.user == held]
             ck.check("round %d: every attempt on the held user timed out" % r,
@@ -377,9 +438,10 @@ class Storm:
             self.lastlog_missing += missing
             name = "%s: user %d last-logins log holds all %d outcomes" % (tag, i, n)
             detail = "%d of them missing (log has %d entries)" % (missing, len(logins))
-            if self.a.lastlog_best_effort:
+            if KNOWN_LASTLOG_RACE and not self.a.strict:
                 if missing:
-                    print("note: %s: %s" % (name, detail))
+                    self.known_hits += 1
+                    print("known bug: %s: %s" % (name, detail))
                 continue
             self.ck.check(name, missing == 0 and len(logins) >= n, detail)
 
@@ -438,8 +500,7 @@ class Storm:
         recs, finished = self.run_workers(plans, "p2")
         self.numbers["phase 2 wall seconds"] = round(time.monotonic() - t0, 1)
         ck.check("phase 2: every process finished (no deadlock)", finished)
-        bad = [x for x in recs if (x.result, x.reason) not in ALLOWED[x.kind]]
-        ck.check("phase 2: every outcome allowed", not bad, str(bad[:3]))
+        self.check_outcomes("phase 2", recs)
         for i in range(n_users):
             mine = [x for x in recs if x.user == i]
             counted = [x for x in mine if x.reason == "wrong-code"]
@@ -465,6 +526,33 @@ class Storm:
         self.numbers["phase 2 refused as locked-out"] = sum(x.reason == "locked-out"
                                                            for x in recs + finals)
         self.numbers["phase 2 lock timeouts"] = sum(x.reason == "lock-timeout" for x in recs)
+
+    # -- phase 3: one user's application password from every process at once -----------
+    def burst(self):
+        """A phone opening many connections with its app password: every one succeeds
+        (or times out on the lock), and each success updates the entry's last use."""
+        if self.a.burst <= 0:
+            return
+        i = BURST_USER
+        plans = [[(200, i, "A")] * self.a.burst for _ in range(self.a.procs)]
+        t0 = time.monotonic()
+        recs, finished = self.run_workers(plans, "p3")
+        self.numbers["phase 3 wall seconds"] = round(time.monotonic() - t0, 1)
+        self.ck.check("phase 3: every process finished (no deadlock)", finished)
+        self.check_outcomes("phase 3", recs)
+        self.numbers["phase 3 app-password attempts"] = len(recs)
+        self.numbers["phase 3 app-password successes"] = sum(x.result == "PAM_SUCCESS"
+                                                            for x in recs)
+        self.numbers["phase 3 lock timeouts"] = sum(x.reason == "lock-timeout" for x in recs)
+        self.numbers["phase 3 refused unsafe-file"] = sum(x.reason == "unsafe-file"
+                                                         for x in recs)
+        res = self.w.cli("--json", "app-password", "list", self.users[i])
+        ok = res.returncode == 0
+        if ok:
+            entry = json.loads(res.stdout)["app_passwords"][0]
+            ok = entry["last_used"] is not None and entry["last_service"] == "main-%02d" % i
+        self.ck.check("phase 3: the app password's last use is stored and parses", ok,
+                      res.stdout + res.stderr)
 
     # -- the store afterwards -----------------------------------------------------------
     def check_store(self):
@@ -509,10 +597,19 @@ class Storm:
                   "lock timeouts (held lock)", "max seconds of a held-lock wait",
                   "lock timeouts (contention)", "phase 2 attempts", "phase 2 wrong codes counted",
                   "phase 2 refused as locked-out", "phase 2 lock timeouts",
+                  "phase 3 app-password attempts", "phase 3 app-password successes",
+                  "phase 3 lock timeouts", "phase 3 refused unsafe-file",
                   "last-logins writes reported failed", "monitor reads"):
             print("  %-40s %s" % (k, self.numbers[k]))
         print("  %-40s %.1f" % ("phase 1 wall seconds", self.numbers["phase 1 wall seconds"]))
         print("  %-40s %s" % ("phase 2 wall seconds", self.numbers["phase 2 wall seconds"]))
+        print("  %-40s %s" % ("phase 3 wall seconds", self.numbers["phase 3 wall seconds"]))
+        for text, n in self.lastlog_warnings.most_common(3):
+            print("    %dx %s" % (n, text))
+        if self.error_lines:
+            print("  errors other than lock-timeout, as logged:")
+            for text, n in self.error_lines.most_common(3):
+                print("    %dx %s" % (n, text))
         print("  %-40s %d" % ("last-logins entries lost", self.lastlog_missing))
         print("  %-40s %.1f" % ("total wall seconds", wall))
 
@@ -526,6 +623,7 @@ class Storm:
                 self.round(r, n)
             self.check_phase1()
             self.phase2()
+            self.burst()
             self.check_store()
         finally:
             self.report(time.monotonic() - t0)
@@ -533,6 +631,11 @@ class Storm:
                 print("world kept in", self.w.root)
             else:
                 self.w.cleanup()
+        if self.known_hits:
+            print("known bug (not counted; --strict counts it): %s (%d checks hit)" % (
+                KNOWN_LASTLOG_RACE, self.known_hits))
+        for why, n in self.known_seen.items():
+            print("known bug (not counted; --strict counts it): %s (%d attempts)" % (why, n))
         print("%d passed, %d failed" % (self.ck.passed, self.ck.failed))
         return 1 if self.ck.failed else 0
 
@@ -544,11 +647,13 @@ def main():
     ap.add_argument("--rounds", type=int, default=6, help="phase-1 rounds (6)")
     ap.add_argument("--users", type=int, default=10, help="users with 2FA (10)")
     ap.add_argument("--seed", type=int, default=20261130, help="plan seed")
+    ap.add_argument("--burst", type=int, default=40,
+                    help="phase-3 app-password logins per process, one user (40; 0: none)")
     ap.add_argument("--deadline", type=float, default=300,
                     help="seconds before a round counts as deadlocked (300)")
     ap.add_argument("--keep", action="store_true", help="keep the world directory")
-    ap.add_argument("--lastlog-best-effort", action="store_true",
-                    help="report last-logins entries lost to concurrent logins, do not fail")
+    ap.add_argument("--strict", action="store_true",
+                    help="count checks that hit a known bug as failures")
     a = ap.parse_args()
     missing = [n for n, v in (("MAILOTP_MODULE", tl.MODULE), ("MAILOTP_EXPECT_MODULE", tl.EXPECT),
                               ("MAILOTP_CLI", tl.CLI), ("MAILOTP_STORM_WORKER", WORKER))

@@ -105,6 +105,8 @@ void pam_vsyslog(const pam_handle_t *pamh, int priority, const char *fmt, va_lis
         (void)vsnprintf(msg, sizeof(msg), fmt, args);
         seen.lines++;
         if (strncmp(msg, "result=", 7) == 0) {
+                if (strncmp(msg, "result=error ", 13) == 0)
+                        fprintf(stderr, "storm_worker: %s\n", msg); /* with its detail */
                 field(msg, " reason=", seen.reason, sizeof(seen.reason));
                 field(msg, " failures=", num, sizeof(num));
                 seen.failures = num[0] != '\0' ? strtol(num, NULL, 10) : -1;
@@ -112,6 +114,7 @@ void pam_vsyslog(const pam_handle_t *pamh, int priority, const char *fmt, va_lis
                 (void)snprintf(seen.reason, sizeof(seen.reason), "config-error");
         } else if (strncmp(msg, "last-logins log not written", 27) == 0) {
                 seen.nolast = 1;
+                fprintf(stderr, "storm_worker: %s\n", msg);
         } else {
                 (void)snprintf(seen.reason, sizeof(seen.reason), "unexpected-log-line");
                 fprintf(stderr, "storm_worker: unexpected log line: %s\n", msg);

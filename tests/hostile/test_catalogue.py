@@ -4,7 +4,8 @@
 Every row is one login through the real module in a real libpam stack
 (pam_start_confdir, driven by hostile_conv so that any byte and any
 conversation failure can be sent), in a fresh world where alice has 2FA
-enabled, an application password and recovery codes.  Each row states:
+enabled, an application password and recovery codes (a copy of one store the
+CLI made at the start).  Each row states:
 
   * the PAM result it must end in;
   * the module's log outcome, as the sequence of reason= fields of its log
@@ -31,9 +32,10 @@ secret, any code near now, the application password, recovery codes, the
 server key, the submitted string) and every log line is printable ASCII (no
 log injection through the username).
 
-Codes come from oathtool (the independent oracle) and are made right before
-each login, for the next time step: accepted whatever the step is when the
-module runs, and never the step confirm used.  Run through ctest (see
+Codes come from oathtool (the independent oracle; fetched 17 steps per call
+and cached) and are picked right before each login, for the next time step:
+accepted whatever the step is when the module runs a moment later, and never
+the step the confirmation used.  So a step change during a row is harmless.  Run through ctest (see
 CMakeLists.txt); MAILOTP_WRAPPER (e.g. valgrind) applies as in tests/pam.
 """
 import collections
@@ -75,16 +77,21 @@ CHANGE_FILES = {
 
 Row = collections.namedtuple("Row", [
     "id", "name", "group", "user", "answer", "want", "reasons", "changes", "key", "setup",
-    "stack", "args", "argline", "conv", "log_re", "post", "no2fa", "rhost"])
+    "stack", "args", "argline", "conv", "log_re", "post", "no2fa", "rhost", "second",
+    "known_bug"])
 
 
 def row(id, name, group, want, reasons, changes=NONE, user=b"alice", answer=None, key="alice",
         setup=None, stack="simple", args="", argline=None, conv="answer", log_re=None,
-        post=None, no2fa=False, rhost=RHOST.encode()):
+        post=None, no2fa=False, rhost=RHOST.encode(), second=None, known_bug=None):
+    """One case.  `second` answers a second hidden prompt (prompt mode); `known_bug` marks
+    a row that states the right behaviour but fails on the current module (run as an
+    expected failure: once the bug is fixed it passes, unittest reports an unexpected
+    success, and the marker must go)."""
     if isinstance(reasons, str):
         reasons = (reasons,)
     return Row(id, name, group, user, answer, want, tuple(reasons), changes, key, setup, stack,
-               args, argline, conv, log_re, post, no2fa, rhost)
+               args, argline, conv, log_re, post, no2fa, rhost, second, known_bug)
 
 
 # -- per-case world ------------------------------------------------------------------
@@ -257,13 +264,16 @@ def plain_service(ctx):
         tl.MODULE, w.common_args()) + w.expect_line("alice"))
 
 
-def drive(ctx, service, user, answer, conv="answer", user_answer=b"", rhost=RHOST.encode()):
+def drive(ctx, service, user, answer, conv="answer", user_answer=b"", rhost=RHOST.encode(),
+          second=None):
     """One login through hostile_conv; returns the PAM result name."""
     path = os.path.join(ctx.w.root, "answer.bin")
     with open(path, "wb") as f:
         f.write(answer)
     cmd = WRAPPER + [DRIVER, "--confdir", ctx.w.confdir, "--rhost", rhost, "--conv", conv,
                      "--answer-file", path]
+    if second is not None:
+        cmd += ["--second-answer-hex", second.hex()]
     if user is None:
         cmd += ["--no-user", "--user-answer-hex", user_answer.hex()]
     else:
@@ -357,7 +367,9 @@ def s_symlink(rel, dangling=False):
 
 
 def s_hardlink(rel):
-    return lambda c: os.link(c.p(rel), os.path.join(c.w.root, "second-name-" + rel.replace("/", "-")))
+    def fn(c):
+        os.link(c.p(rel), os.path.join(c.w.root, "second-name-" + rel.replace("/", "-")))
+    return fn
 
 
 def s_to_dir(rel):
@@ -535,10 +547,6 @@ def p_outside_intact(c):
             raise AssertionError("the target of last/alice was written through the symlink")
 
 
-def p_logins_work(c):
-    login_ok(c)
-
-
 def p_cli_reads(c):
     """What the module wrote from a hostile rhost parses and shows escaped."""
     for verb in (("last", "alice"), ("app-password", "list", "alice")):
@@ -549,6 +557,20 @@ def p_cli_reads(c):
 
 
 # -- the catalogue -------------------------------------------------------------------
+# The module notes every outcome of a 2FA user in its last-logins log, today without the
+# user's lock (the race storm.py reports as KNOWN_LASTLOG_RACE), so even an outcome whose
+# cause is that the lock cannot be had is noted.  Once note_last() appends under the lock,
+# such an outcome is not noted but warned about: set this to True then (rows S54-S58).
+LASTLOG_TAKES_LOCK = True
+
+
+def no_lock(reason):
+    """Logged outcome and changes of a login for which the user's lock cannot be had."""
+    if LASTLOG_TAKES_LOCK:
+        return (reason, "lastlog-not-written"), NONE
+    return reason, LAST
+
+
 DIGITS_AR = "\u0661\u0662\u0663\u0664\u0665\u0666".encode()   # Arabic-Indic 1..6
 DIGITS_FW = "\uff11\uff12\uff13\uff14\uff15\uff16".encode()   # fullwidth 1..6
 DIGITS_FA = "\u06f1\u06f2\u06f3\u06f4\u06f5\u06f6".encode()   # Extended Arabic-Indic
@@ -590,6 +612,9 @@ CASES = [
     row("U10", "4096 bytes", "username", USER_UNKNOWN, UU, user=b"b" * 4096, answer=a_pw_code),
     row("U11", "255 bytes: valid, not enrolled, nothing created", "username", OK, "not-enrolled",
         user=b"c" * 255, answer=a_bytes(PWB), key="c" * 255, no2fa=True),
+    row("U35", "255 bytes, enrolled: works (temporary names stay under NAME_MAX)", "username",
+        OK, "code-accepted", CODE_OK, user=b"d" * 255, key="d" * 255,
+        setup=s_enable("d" * 255), answer=lambda c: c.pw_code("d" * 255)),
     row("U12", "control byte 0x01", "username", USER_UNKNOWN, UU, user=b"al\x01ice",
         answer=a_pw_code, log_re=r'user="al\\x01ice"'),
     row("U13", "ANSI escape sequence", "username", USER_UNKNOWN, UU, user=b"al\x1b[2Jice",
@@ -700,8 +725,24 @@ CASES = [
     row("T27", "hardened: conversation fails", "submitted", AUTH_ERR,
         ("conv-failed", "no-password"), conv="conv-err", stack="hardened", answer=a_pw_code),
     row("T28", "prompt mode: second prompt unanswered", "submitted", AUTH_ERR,
-        ("conv-failed", "no-code-answer"), stack="prompt", conv="first-only",
+        ("conv-failed", "no-code-answer"), LAST, stack="prompt", conv="first-only",
         answer=a_bytes(PWB)),
+    row("T36", "prompt mode: code with a space in the second prompt", "submitted", OK,
+        "code-accepted", CODE_OK, stack="prompt", answer=a_bytes(PWB),
+        second=lambda c: c.code()[:3] + b" " + c.code()[3:]),
+    row("T37", "prompt mode: second answer of 57 bytes (code + spaces + digit)", "submitted",
+        AUTH_ERR, "no-code", LAST, stack="prompt", answer=a_bytes(PWB),
+        second=lambda c: c.code() + b" " * 50 + b"9"),
+    row("T38", "prompt mode: second answer of 67 bytes (code + spaces + digits)", "submitted",
+        AUTH_ERR, "no-code", LAST, stack="prompt", answer=a_bytes(PWB),
+        second=lambda c: c.code() + b" " * 58 + b"999"),
+    row("T39", "prompt mode: Arabic-Indic digits in the second prompt", "submitted", AUTH_ERR,
+        "no-code", LAST, stack="prompt", answer=a_bytes(PWB), second=a_bytes(DIGITS_AR)),
+    row("T40", "prompt mode: NUL inside the second answer", "submitted", AUTH_ERR, "no-code",
+        LAST, stack="prompt", answer=a_bytes(PWB),
+        second=lambda c: c.code()[:3] + b"\0" + c.code()[3:]),
+    row("T41", "prompt mode: empty second answer", "submitted", AUTH_ERR, "no-code", LAST,
+        stack="prompt", answer=a_bytes(PWB), second=a_bytes(b"")),
     row("T29", "hardened: password alone", "submitted", AUTH_ERR, "no-code", LAST,
         stack="hardened", answer=a_bytes(PWB)),
     row("T30", "replayed password + code", "submitted", AUTH_ERR, "replayed-code", LAST,
@@ -862,16 +903,16 @@ CASES = [
     row("S53", "stale lock: holder killed -9 mid-write (lock + temp files left)", "store", OK,
         "code-accepted", CODE_OK, setup=s_crashed_lock_holder, answer=a_pw_code),
     row("S54", "lock held by a live process: bounded wait, lock-timeout", "store", UNAVAIL,
-        "lock-timeout", LAST, setup=s_live_lock_holder, args="lock_timeout=1",
+        *no_lock("lock-timeout"), setup=s_live_lock_holder, args="lock_timeout=1",
         answer=a_pw_code),
-    row("S55", "lock file is a symlink", "store", UNAVAIL, UNSAFE, LAST,
+    row("S55", "lock file is a symlink", "store", UNAVAIL, *no_lock(UNSAFE),
         setup=s_symlink("locks/alice"), answer=a_pw_code),
-    row("S56", "lock file world-readable", "store", UNAVAIL, UNSAFE, LAST,
+    row("S56", "lock file world-readable", "store", UNAVAIL, *no_lock(UNSAFE),
         setup=s_chmod("locks/alice", 0o644), answer=a_pw_code),
-    row("S57", "lock file is a FIFO", "store", UNAVAIL, UNSAFE, LAST,
+    row("S57", "lock file is a FIFO", "store", UNAVAIL, *no_lock(UNSAFE),
         setup=s_to_fifo("locks/alice"), answer=a_pw_code),
     row("S58", "locks/ directory missing (the module never creates directories)", "store",
-        UNAVAIL, "io-error", LAST, setup=s_rmdir("locks"), answer=a_pw_code),
+        UNAVAIL, *no_lock("io-error"), setup=s_rmdir("locks"), answer=a_pw_code),
     row("S59", "app-password file is garbage", "store", UNAVAIL, CORRUPT, LAST,
         setup=s_content("apppw/alice", b"version = 1\napp = broken\nend\n"), answer=a_apppw),
     row("S60", "app-password file is a symlink", "store", UNAVAIL, UNSAFE, LAST,
@@ -888,13 +929,14 @@ CASES = [
     row("S65", "last-logins log is garbage: login works, log started afresh", "store", OK,
         "code-accepted", CODE_OK, setup=s_content("last/alice", b"\x01\x02 garbage"),
         answer=a_pw_code),
-    row("S66", "last-logins log is a symlink: replaced, its target untouched", "store", OK,
-        "code-accepted", CODE_OK,
+    row("S66", "last-logins log is a symlink: login works, link and target untouched",
+        "store", OK, ("code-accepted", "lastlog-not-written"), STATE_ONLY,
         setup=s_all(s_content("last/alice", b"not a log, must stay\n"),
                     s_symlink("last/alice")),
         answer=a_pw_code, post=p_outside_intact),
-    row("S67", "last-logins log is a FIFO: replaced, login not blocked", "store", OK,
-        "code-accepted", CODE_OK, setup=s_to_fifo("last/alice"), answer=a_pw_code),
+    row("S67", "last-logins log is a FIFO: login not blocked, FIFO left alone", "store", OK,
+        ("code-accepted", "lastlog-not-written"), STATE_ONLY, setup=s_to_fifo("last/alice"),
+        answer=a_pw_code),
     row("S68", "last/ directory missing: the log fails, the login does not", "store", OK,
         ("code-accepted", "lastlog-not-written"), STATE_ONLY, setup=s_rmdir("last"),
         answer=a_pw_code),
@@ -1024,25 +1066,30 @@ class Catalogue(unittest.TestCase):
         Template.cleanup()
         if not RESULTS:
             return
-        by_group = collections.Counter(g for g, _ in RESULTS)
-        bad = sum(1 for _, ok in RESULTS if not ok)
-        print("\ncatalogue: %d cases (%s): %d passed, %d failed" % (
+        by_group = collections.Counter(g for g, _, _ in RESULTS)
+        bad = sum(1 for _, ok, kb in RESULTS if not ok and not kb)
+        known = sum(1 for _, ok, kb in RESULTS if not ok and kb)
+        print("\ncatalogue: %d cases (%s): %d passed, %d failed, %d known bugs" % (
             len(RESULTS), ", ".join("%s %d" % (g, by_group[g]) for g in GROUPS if by_group[g]),
-            len(RESULTS) - bad, bad), flush=True)
+            len(RESULTS) - bad - known, bad, known), flush=True)
 
     def test_000_table(self):
         self.assertEqual(check_table(), [])
 
     def run_row(self, r):
         ok = False
-        summary = "?"
+        self.summary = "?"
         try:
-            summary = self._run_row(r)
+            self._run_row(r)
             ok = True
         finally:
-            RESULTS.append((r.group, ok))
-            print("[%s] %-4s %s: %s" % ("ok" if ok else "FAIL", r.id, r.name, summary),
-                  flush=True)
+            RESULTS.append((r.group, ok, r.known_bug))
+            verdict = "ok" if ok else "FAIL"
+            if r.known_bug:
+                verdict = "KNOWN BUG, now fixed?" if ok else "known bug"
+            print("[%s] %-4s %s: %s" % (verdict, r.id, r.name, self.summary), flush=True)
+            if r.known_bug and not ok:
+                print("       known bug: %s" % r.known_bug, flush=True)
 
     def _run_row(self, r):
         ctx = Ctx()
@@ -1056,11 +1103,13 @@ class Catalogue(unittest.TestCase):
         answer = r.answer(ctx)
         if isinstance(answer, str):
             answer = answer.encode()
-        got = drive(ctx, service, r.user, answer, r.conv, user_answer=b"alice", rhost=r.rhost)
+        second = r.second(ctx) if r.second is not None else None
+        got = drive(ctx, service, r.user, answer, r.conv, user_answer=b"alice", rhost=r.rhost,
+                    second=second)
         lines = read_log(ctx)
         after = snapshot(ctx.w.root)
         tokens = log_tokens(lines)
-        summary = "%s reasons=%s" % (got, ",".join(tokens) or "-")
+        self.summary = "%s reasons=%s" % (got, ",".join(tokens) or "-")
 
         # 1. the PAM result and the logged outcome
         self.assertEqual((got, tokens), (r.want, r.reasons), "log:\n" + "\n".join(lines))
@@ -1076,15 +1125,16 @@ class Catalogue(unittest.TestCase):
         self.assertEqual(sorted(changed_files), sorted(want_files), "changed files")
         allowed_dirs = {os.path.dirname(p) for p in want_files}
         self.assertLessEqual(changed_dirs, allowed_dirs, "changed directories")
-        summary += " changed=%s" % (",".join(sorted(p[6:] for p in changed_files)) or "none")
+        shown = sorted(p[6:].replace(r.key, "KEY") if len(r.key) > 24 else p[6:]
+                       for p in changed_files)
+        self.summary += " changed=%s" % (",".join(shown) or "none")
         self._check_state(ctx, r, state_before, tokens)
 
         # 3. no secret in any log line; nothing but printable ASCII (no injection)
-        self._check_log_hygiene(ctx, lines, answer)
+        self._check_log_hygiene(ctx, lines, answer, second)
 
         if r.post is not None:
             r.post(ctx)
-        return summary
 
     def _check_state(self, ctx, r, before, tokens):
         after = ctx.state(r.key)
@@ -1102,12 +1152,12 @@ class Catalogue(unittest.TestCase):
                                                        "lastlog-not-written")][-1]
             self.assertEqual(entries[-1].split()[-1], outcome, "newest last-logins entry")
 
-    def _check_log_hygiene(self, ctx, lines, answer):
+    def _check_log_hygiene(self, ctx, lines, answer, second):
         secrets = [PW, ctx.apppw, ctx.apppw.replace("-", ""), ctx.apppw.upper(),
                    ctx.server_key] + list(ctx.w.secrets.values())
         for rc in ctx.recovery:
             secrets += [rc, rc.replace("-", "")]
-        text_answer = answer.decode("latin-1")
+        text_answer = answer.decode("latin-1") + (second or b"").decode("latin-1")
         if len(text_answer) >= 8 and len(set(text_answer)) > 2:
             secrets.append(text_answer)
         codes = set()
@@ -1131,6 +1181,9 @@ def _make(r):
     def test(self):
         self.run_row(r)
     test.__doc__ = "%s %s" % (r.id, r.name)
+    if r.known_bug:
+        test.__doc__ += " [known bug: %s]" % r.known_bug
+        test = unittest.expectedFailure(test)
     return test
 
 
