@@ -55,7 +55,7 @@ struct bench_result {
         unsigned done;             /* attempts made (main phase + races) */
         unsigned main_done;        /* attempts made in the timed main phase */
         double elapsed_s;          /* wall time of the main phase */
-        long maxrss_kb;            /* getrusage(RUSAGE_SELF).ru_maxrss at the end */
+        long maxrss_kb;            /* peak RSS since exec (VmHWM) at the end */
         double cpu_s;              /* user + system CPU time of the whole process */
         int status;                /* 0 ok, else the worker's setup error */
         char libs[BENCH_LIBS_MAX]; /* JOB_DLOPEN: objects the module brought in */

@@ -5,14 +5,16 @@
  *   pambench prepare WORK N...     stores for N mailboxes: ours, pam_oath, google-authenticator
  *   pambench code IDX [UNIXTIME]   mailbox IDX's name, base32 secret and current code
  *   pambench run --work WORK --worker PATH --module PATH --moddir DIR --out DIR
- *                [--quick] [--rounds R] [--duration S] [--machine FILE] [--command TEXT]
+ *                [--ns N,N...] [--quick] [--rounds R] [--duration S] [--machine FILE]
+ *                [--command TEXT]
  *
- * `run` measures every configuration once per round, in a shuffled order,
- * for R rounds, and reports medians over the rounds, so that the slow drift
- * of a shared machine hits all configurations alike; ratios between
- * configurations are taken round by round (paired) before the median.  PAM
- * configurations run in fresh pamworker processes (one per concurrent
- * process), which makes their ru_maxrss the module's peak RSS.
+ * `run` measures every configuration once per round, in a new shuffled
+ * order each round, for R rounds, so that the slow phases of a shared
+ * machine hit all configurations alike.  p50/p99 are taken over the logins
+ * of all rounds, rates and CPU per login are medians of the rounds, and the
+ * targets' ratios come with the quartiles of the same ratio taken round by
+ * round.  PAM configurations run in fresh pamworker processes (one per
+ * concurrent process), whose peak RSS is the module's.
  *
  * Benchmarks print measurements; they never fail on a slow day.  The exit
  * status is 0 unless something crashed or could not be set up.
@@ -77,9 +79,6 @@ struct config {
         unsigned nr;  /* rounds measured */
         double p50[MAX_ROUNDS], p99[MAX_ROUNDS], rate[MAX_ROUNDS], cpu_ms[MAX_ROUNDS];
         double first_ms[MAX_ROUNDS]; /* CK_DLOPEN: the first load in a fresh process */
-        int64_t *all;                /* every primary latency of every round (ns) */
-        size_t nall, allcap;
-        double pooled_p50, pooled_p99; /* ms, over `all` */
         long rss_kb;
         unsigned long samples, valid, valid_refused, replays, replays_accepted, races, race_multi,
             race_none, wrong, wrong_accepted;
@@ -384,8 +383,8 @@ static void fill_valid(const struct config *c, struct bench_attempt *a, uint32_t
  */
 static void plan_success(struct config *c, struct bench_job *job)
 {
-        unsigned p = c->procs, w, u = virt_users(c->n), nw = u / p, r;
-        unsigned cap = c->cap, nrace = p > 1 && p * nw + NRACE <= u ? NRACE : 0;
+        unsigned p = c->procs, w, u = virt_users(c->n), r;
+        unsigned nrace = p > 1 && u >= p + NRACE ? NRACE : 0, nw = (u - nrace) / p, cap = c->cap;
         uint32_t start = (uint32_t)(rng_next() % u);
 
         if (cap > BENCH_MAX_ATTEMPTS - nrace)
@@ -679,17 +678,6 @@ static void collect(struct config *c, int record)
         }
         if (!record || nlat == 0)
                 return;
-        if (c->nall + nlat > c->allcap) {
-                size_t cap = (c->nall + nlat) * 2;
-                int64_t *p = realloc(c->all, cap * sizeof(*p));
-
-                if (p == NULL)
-                        die("out of memory");
-                c->all = p;
-                c->allcap = cap;
-        }
-        memcpy(c->all + c->nall, lat, nlat * sizeof(*lat));
-        c->nall += nlat;
         c->cpu_ms[c->nr] = attempts > 0 ? cpu * 1e3 / attempts : NAN;
         c->first_ms[c->nr] = (double)job->res[0].lat_ns[0] / 1e6;
         qsort(lat, nlat, sizeof(*lat), cmp_i64);
@@ -749,7 +737,7 @@ static void run_config(struct config *c, double duration, unsigned min_attempts,
                 return;
         }
         collect(c, record);
-        adapt_cap(c, duration);
+        adapt_cap(c, g.duration); /* sized for the measured rounds, warm-up included */
 }
 
 static void shuffle(unsigned *v, unsigned n)
@@ -767,33 +755,16 @@ static void shuffle(unsigned *v, unsigned n)
 /* ------------------------------------------------------------------------------------------ */
 /* Report                                                                                      */
 
-/* Pooled percentiles over every round's samples (the rounds interleave all configurations). */
-static void finish_stats(void)
-{
-        unsigned i;
-
-        for (i = 0; i < g.ncfg; i++) {
-                struct config *c = &g.cfg[i];
-
-                if (c->nall == 0) {
-                        c->pooled_p50 = c->pooled_p99 = NAN;
-                        continue;
-                }
-                qsort(c->all, c->nall, sizeof(*c->all), cmp_i64);
-                c->pooled_p50 = (double)pct(c->all, c->nall, 50) / 1e6;
-                c->pooled_p99 = (double)pct(c->all, c->nall, 99) / 1e6;
-        }
-}
-
+/* The median over the rounds of a configuration's per-round p50. */
 static double p50_of(const struct config *c)
 {
-        return c != NULL ? c->pooled_p50 : NAN;
+        return c != NULL ? median(c->p50, c->nr) : NAN;
 }
 
 /*
- * a's p50 over (b's + c's), c optional: the ratio of the pooled p50s, and the
- * quartiles of the same ratio taken round by round (both sides measured in
- * the same round), which show how far the machine's noise moves it.
+ * a's p50 over (b's + c's), c optional, taken round by round (both sides
+ * measured in the same round): the median of those ratios, and their
+ * quartiles, which show how far the machine's noise moves them.
  */
 struct ratio {
         double value, q1, q3;
@@ -807,10 +778,10 @@ static struct ratio ratio_of(const struct config *a, const struct config *b, con
 
         if (a == NULL || b == NULL)
                 return out;
-        out.value = p50_of(a) / (p50_of(b) + (c != NULL ? p50_of(c) : 0));
         for (r = 0; r < a->nr && r < b->nr && (c == NULL || r < c->nr); r++)
                 v[n++] = a->p50[r] / (b->p50[r] + (c != NULL ? c->p50[r] : 0));
         if (n > 0) {
+                out.value = median(v, n);
                 qsort(v, n, sizeof(*v), cmp_dbl);
                 out.q1 = v[(n - 1) / 4];
                 out.q3 = v[(3 * (n - 1) + 3) / 4];
@@ -821,11 +792,9 @@ static struct ratio ratio_of(const struct config *a, const struct config *b, con
 static void fmt_ratio(char *out, size_t outsz, const char *what, struct ratio r, int times)
 {
         if (times)
-                (void)snprintf(out, outsz, "%s %.1fx (per round %.1f-%.1f)", what, r.value, r.q1,
-                               r.q3);
+                (void)snprintf(out, outsz, "%s %.1fx (%.1f-%.1f)", what, r.value, r.q1, r.q3);
         else
-                (void)snprintf(out, outsz, "%s %.2f (per round %.2f-%.2f)", what, r.value, r.q1,
-                               r.q3);
+                (void)snprintf(out, outsz, "%s %.2f (%.2f-%.2f)", what, r.value, r.q1, r.q3);
 }
 
 static const char *pam_rc_name(int rc)
@@ -887,8 +856,8 @@ static void print_pam_row(FILE *f, const struct config *c)
 {
         char p50[32], p99[32], cpu[32], refused[256], mailboxes[16], valid[320], replays[64];
 
-        fmt_ms(p50, sizeof(p50), c->pooled_p50);
-        fmt_ms(p99, sizeof(p99), c->pooled_p99);
+        fmt_ms(p50, sizeof(p50), median(c->p50, c->nr));
+        fmt_ms(p99, sizeof(p99), median(c->p99, c->nr));
         fmt_ms(cpu, sizeof(cpu), median(c->cpu_ms, c->nr));
         refusal_text(c, refused, sizeof(refused));
         if (c->module == MOD_PERMIT)
@@ -948,8 +917,8 @@ static void print_floor_table(FILE *f)
 
                 if (c->kind == CK_PAM)
                         continue;
-                fmt_ms(p50, sizeof(p50), c->pooled_p50);
-                fmt_ms(p99, sizeof(p99), c->pooled_p99);
+                fmt_ms(p50, sizeof(p50), median(c->p50, c->nr));
+                fmt_ms(p99, sizeof(p99), median(c->p99, c->nr));
                 fmt_ms(cpu, sizeof(cpu), median(c->cpu_ms, c->nr));
                 if (c->kind == CK_RAW) {
                         (void)snprintf(name, sizeof(name), "%s", raw_label[c->raw]);
@@ -1023,7 +992,7 @@ static void print_targets(FILE *f)
         char m[1024], a[256], b[256], extra[BENCH_LIBS_MAX];
         struct ratio x, y;
 
-        fprintf(f, "| target | measured: ratio of p50s (quartiles of the per-round ratios) | "
+        fprintf(f, "| target | measured: median of the per-round ratios of p50s (quartiles) | "
                    "verdict |\n|---|---|---|\n");
         x = ratio_of(sb, s1, NULL);
         y = ratio_of(hb, h1, NULL);
@@ -1131,10 +1100,11 @@ static void write_outputs(void)
                         "%s,\"%s\",%s,%u,%u,%d,%u,%lu,%.4f,%.4f,%.1f,%.4f,%ld,%lu,%lu,%lu,%lu,%lu,"
                         "%lu,%lu,%lu,%lu,\"%s\"\n",
                         cfg_kind_name(c), cfg_what(c), scenario_label[c->scenario], c->n, c->procs,
-                        c->real_clock, c->nr, c->samples, c->pooled_p50, c->pooled_p99,
-                        median(c->rate, c->nr), median(c->cpu_ms, c->nr), c->rss_kb, c->valid,
-                        c->valid_refused, c->replays, c->replays_accepted, c->races, c->race_none,
-                        c->race_multi, c->wrong, c->wrong_accepted, c->libs);
+                        c->real_clock, c->nr, c->samples, median(c->p50, c->nr),
+                        median(c->p99, c->nr), median(c->rate, c->nr), median(c->cpu_ms, c->nr),
+                        c->rss_kb, c->valid, c->valid_refused, c->replays, c->replays_accepted,
+                        c->races, c->race_none, c->race_multi, c->wrong, c->wrong_accepted,
+                        c->libs);
         }
         fclose(f);
 
@@ -1173,9 +1143,9 @@ static void write_outputs(void)
         if (g.command != NULL)
                 fprintf(f, "Command: `%s`  \n", g.command);
         fprintf(f,
-                "Rounds: %u, every configuration once per round in a shuffled order, %.1f s "
-                "each; p50/p99 over all rounds' logins, auths/s and CPU per login are medians of "
-                "the rounds.  \n",
+                "Rounds: %u, every configuration once per round in a new shuffled order, %.1f s "
+                "each; every value is the median over the rounds (p50 = median of the rounds' "
+                "p50s).  \n",
                 g.rounds, g.duration);
         if (g.nload > 0) {
                 double lo = g.load[0], hi = g.load[0];
@@ -1297,11 +1267,16 @@ static void load_runstate(void)
         if (f == NULL)
                 return;
         if (fscanf(f, "%lld %u %u %u %u", &cursor, &wn, &nx, &rn, &an) == 5) {
+                /*
+                 * A run that was stopped mid-round used steps it never saved; a round uses
+                 * at most MAX_CONFIGS x BENCH_MAX_ATTEMPTS of them, so skip that many.
+                 */
+                cursor += (long long)MAX_CONFIGS * BENCH_MAX_ATTEMPTS;
                 if (cursor > g.cursor)
                         g.cursor = cursor;
-                g.wrong_next = wn;
+                g.wrong_next = wn + MAX_CONFIGS * BENCH_MAX_ATTEMPTS;
                 g.nx_next = nx;
-                g.real_next = rn;
+                g.real_next = rn + MAX_CONFIGS * BENCH_MAX_ATTEMPTS;
                 g.app_next = an;
         }
         fclose(f);
@@ -1425,7 +1400,6 @@ static int cmd_run(int argc, char **argv)
                 fprintf(stderr, "pambench: round %u/%u done in %lld s\n", r + 1, g.rounds,
                         (long long)(time(NULL) - t0));
         }
-        finish_stats();
         write_outputs();
         oath_done();
         return g.crashed ? 1 : 0;

@@ -275,6 +275,28 @@ static void run_dlopen(struct bench_job *job, unsigned w)
         }
 }
 
+/*
+ * Peak RSS of this program since exec: VmHWM.  (ru_maxrss would also count
+ * the driver's pages, which the kernel carries over from fork into exec.)
+ */
+static long peak_rss_kb(void)
+{
+        FILE *f = fopen("/proc/self/status", "re");
+        char line[256];
+        long kb = -1;
+
+        if (f == NULL)
+                return -1;
+        while (fgets(line, sizeof(line), f) != NULL) {
+                if (strncmp(line, "VmHWM:", 6) == 0) {
+                        kb = strtol(line + 6, NULL, 10);
+                        break;
+                }
+        }
+        fclose(f);
+        return kb;
+}
+
 int main(int argc, char **argv)
 {
         struct bench_job *job;
@@ -307,7 +329,7 @@ int main(int argc, char **argv)
         else
                 run_pam(job, (unsigned)w);
         if (getrusage(RUSAGE_SELF, &ru) == 0) {
-                job->res[w].maxrss_kb = ru.ru_maxrss;
+                job->res[w].maxrss_kb = peak_rss_kb();
                 job->res[w].cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
                                     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
         }

@@ -205,14 +205,14 @@ static void parse_depth(struct pamconf_stack *st, const char *file, const char *
                         struct pamconf_entry *e = &st->e[st->n++];
 
                         memset(e, 0, sizeof(*e));
-                        (void)snprintf(e->control, sizeof(e->control), "%s", control);
-                        (void)snprintf(e->module, sizeof(e->module), "%s", module);
+                        (void)snprintf(e->control, sizeof(e->control), "%.159s", control);
+                        (void)snprintf(e->module, sizeof(e->module), "%.127s", module);
                         while (*p == ' ' || *p == '\t')
                                 p++;
-                        (void)snprintf(e->args, sizeof(e->args), "%s", p);
+                        (void)snprintf(e->args, sizeof(e->args), "%.511s", p);
                         e->role = role_of(e->module, e->args);
                         e->line = lineno;
-                        (void)snprintf(e->file, sizeof(e->file), "%s", file);
+                        (void)snprintf(e->file, sizeof(e->file), "%.63s", file);
                 }
         }
 }

@@ -319,7 +319,9 @@ enum mailotp_rc state_parse(const char *buf, size_t len, struct otp_state *s, ch
                 mailotp_seterr(err, errlen, "line %u: syntax error", it.line);
                 goto bad;
         }
-        if (((seen & S_GUNTIL) != 0) != ((seen & S_GRACE) != 0)) {
+        /* The writer stores the pair only while a grace is in force. */
+        if (((seen & S_GUNTIL) != 0) != ((seen & S_GRACE) != 0) ||
+            ((seen & S_GUNTIL) != 0 && s->grace_until == 0)) {
                 mailotp_seterr(err, errlen, "grace and grace_until go together");
                 goto bad;
         }
