@@ -132,16 +132,9 @@ enum mailotp_rc apppw_hash(const unsigned char server_key[MAC_KEY_LEN], const ch
 
 int apppw_find(const struct apppw_list *l, const unsigned char hash[MAC_LEN])
 {
-        size_t i;
-        long found = -1;
-
-        for (i = 0; i < l->n; i++) {
-                /* mask = all ones on a match; select without a data-dependent branch */
-                long mask = -(long)secure_ct_equal(l->e[i].hash, hash, MAC_LEN);
-
-                found = (found & ~mask) | ((long)i & mask);
-        }
-        return (int)found;
+        if (l->n == 0)
+                return -1;
+        return (int)secure_ct_find(l->e[0].hash, l->n, sizeof(l->e[0]), hash, MAC_LEN);
 }
 
 int apppw_find_name(const struct apppw_list *l, const char *name)
@@ -155,32 +148,6 @@ int apppw_find_name(const struct apppw_list *l, const char *name)
         return -1;
 }
 
-/* Split the next space-separated field off *p (within end).  NULL when none. */
-static const char *next_field(const char **p, const char *end, size_t *flen)
-{
-        const char *s = *p, *e;
-
-        while (s < end && *s == ' ')
-                s++;
-        if (s >= end)
-                return NULL;
-        e = s;
-        while (e < end && *e != ' ')
-                e++;
-        *flen = (size_t)(e - s);
-        *p = e;
-        return s;
-}
-
-static int copy_field(char *dst, size_t dstsz, const char *f, size_t flen)
-{
-        if (flen == 0 || flen >= dstsz)
-                return -1;
-        memcpy(dst, f, flen);
-        dst[flen] = '\0';
-        return 0;
-}
-
 static int parse_entry(const char *v, size_t vlen, struct apppw_entry *e)
 {
         const char *p = v, *end = v + vlen, *f[8];
@@ -189,14 +156,14 @@ static int parse_entry(const char *v, size_t vlen, struct apppw_entry *e)
         char svc[APPPW_SERVICES_MAX + 1];
 
         for (i = 0; i < 8; i++) {
-                f[i] = next_field(&p, end, &fl[i]);
+                f[i] = kv_field(&p, end, &fl[i]);
                 if (f[i] == NULL)
                         return -1;
         }
-        if (next_field(&p, end, &fl[0]) != NULL)
+        if (kv_field(&p, end, &fl[0]) != NULL)
                 return -1;
         memset(e, 0, sizeof(*e));
-        if (copy_field(e->name, sizeof(e->name), f[0], fl[0]) != 0 || !apppw_name_valid(e->name))
+        if (kv_field_copy(e->name, sizeof(e->name), f[0], fl[0]) != 0 || !apppw_name_valid(e->name))
                 return -1;
         if (mac_unhex(f[1], fl[1], e->hash, MAC_LEN) != 0)
                 return -1;
@@ -206,15 +173,15 @@ static int parse_entry(const char *v, size_t vlen, struct apppw_entry *e)
         if (kv_parse_u64(f[3], fl[3], 0, TIME_MAX_ACCEPTED, &num) != MAILOTP_OK)
                 return -1;
         e->expires = (int64_t)num;
-        if (copy_field(svc, sizeof(svc), f[4], fl[4]) != 0 ||
+        if (kv_field_copy(svc, sizeof(svc), f[4], fl[4]) != 0 ||
             apppw_services_parse(svc, e->services, sizeof(e->services), NULL, 0) != 0 ||
             strcmp(svc, e->services) != 0)
                 return -1;
         if (kv_parse_u64(f[5], fl[5], 0, TIME_MAX_ACCEPTED, &num) != MAILOTP_OK)
                 return -1;
         e->last_used = (int64_t)num;
-        if (copy_field(e->last_service, sizeof(e->last_service), f[6], fl[6]) != 0 ||
-            copy_field(e->last_rhost, sizeof(e->last_rhost), f[7], fl[7]) != 0)
+        if (kv_field_copy(e->last_service, sizeof(e->last_service), f[6], fl[6]) != 0 ||
+            kv_field_copy(e->last_rhost, sizeof(e->last_rhost), f[7], fl[7]) != 0)
                 return -1;
         return 0;
 }

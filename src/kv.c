@@ -82,6 +82,30 @@ int kv_strip_end(const char *buf, size_t len, size_t *content_len)
         return 1;
 }
 
+const char *kv_field(const char **p, const char *end, size_t *flen)
+{
+        const char *s = *p, *e;
+
+        while (s < end && *s == ' ')
+                s++;
+        if (s >= end)
+                return NULL;
+        for (e = s; e < end && *e != ' '; e++)
+                ;
+        *flen = (size_t)(e - s);
+        *p = e;
+        return s;
+}
+
+int kv_field_copy(char *dst, size_t dstsz, const char *f, size_t flen)
+{
+        if (flen == 0 || flen >= dstsz)
+                return -1;
+        memcpy(dst, f, flen);
+        dst[flen] = '\0';
+        return 0;
+}
+
 int kv_key_is(const char *k, size_t klen, const char *name)
 {
         return strlen(name) == klen && memcmp(k, name, klen) == 0;

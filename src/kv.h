@@ -45,6 +45,16 @@ int kv_strip_end(const char *buf, size_t len, size_t *content_len);
 /* The line writers append to stored files. */
 #define KV_END_LINE "end\n"
 
+/*
+ * Fields of a list entry's value ("app = NAME HASH ...", "login = TIME ..."):
+ * the next space-separated field of [*p, end), advancing *p; NULL when none
+ * is left.
+ */
+const char *kv_field(const char **p, const char *end, size_t *flen);
+
+/* Copy a field into dst as a C string: -1 when it is empty or does not fit. */
+int kv_field_copy(char *dst, size_t dstsz, const char *f, size_t flen);
+
 /* 1 when the counted string k/klen equals the C string name. */
 int kv_key_is(const char *k, size_t klen, const char *name);
 

@@ -43,30 +43,6 @@ void lastlog_push(struct lastlog *l, const struct lastlog_event *ev, size_t keep
         l->ev[l->n++] = *ev;
 }
 
-static const char *field(const char **p, const char *end, size_t *flen)
-{
-        const char *s = *p, *e;
-
-        while (s < end && *s == ' ')
-                s++;
-        if (s >= end)
-                return NULL;
-        for (e = s; e < end && *e != ' '; e++)
-                ;
-        *flen = (size_t)(e - s);
-        *p = e;
-        return s;
-}
-
-static int copy(char *dst, size_t dstsz, const char *f, size_t flen)
-{
-        if (flen == 0 || flen >= dstsz)
-                return -1;
-        memcpy(dst, f, flen);
-        dst[flen] = '\0';
-        return 0;
-}
-
 enum mailotp_rc lastlog_parse(const char *buf, size_t len, struct lastlog *l, char *err,
                               size_t errlen)
 {
@@ -99,22 +75,22 @@ enum mailotp_rc lastlog_parse(const char *buf, size_t len, struct lastlog *l, ch
                 p = v;
                 end = v + vlen;
                 for (i = 0; i < 6; i++) {
-                        f[i] = field(&p, end, &fl[i]);
+                        f[i] = kv_field(&p, end, &fl[i]);
                         if (f[i] == NULL)
                                 goto bad;
                 }
-                if (field(&p, end, &fl[0]) != NULL)
+                if (kv_field(&p, end, &fl[0]) != NULL)
                         goto bad;
                 ev = &l->ev[l->n];
                 if (kv_parse_u64(f[0], fl[0], 0, TIME_MAX_ACCEPTED, &num) != MAILOTP_OK)
                         goto bad;
                 ev->time = (int64_t)num;
-                if (copy(ev->result, sizeof(ev->result), f[1], fl[1]) != 0 ||
+                if (kv_field_copy(ev->result, sizeof(ev->result), f[1], fl[1]) != 0 ||
                     (strcmp(ev->result, "success") != 0 && strcmp(ev->result, "failure") != 0) ||
-                    copy(ev->method, sizeof(ev->method), f[2], fl[2]) != 0 ||
-                    copy(ev->service, sizeof(ev->service), f[3], fl[3]) != 0 ||
-                    copy(ev->rhost, sizeof(ev->rhost), f[4], fl[4]) != 0 ||
-                    copy(ev->reason, sizeof(ev->reason), f[5], fl[5]) != 0)
+                    kv_field_copy(ev->method, sizeof(ev->method), f[2], fl[2]) != 0 ||
+                    kv_field_copy(ev->service, sizeof(ev->service), f[3], fl[3]) != 0 ||
+                    kv_field_copy(ev->rhost, sizeof(ev->rhost), f[4], fl[4]) != 0 ||
+                    kv_field_copy(ev->reason, sizeof(ev->reason), f[5], fl[5]) != 0)
                         goto bad;
                 l->n++;
         }

@@ -44,15 +44,7 @@ enum mailotp_rc recovery_hash(const unsigned char server_key[MAC_KEY_LEN], const
 
 int recovery_find(const struct recovery_list *l, const unsigned char hash[MAC_LEN])
 {
-        size_t i;
-        long found = -1;
-
-        for (i = 0; i < l->n; i++) {
-                long mask = -(long)secure_ct_equal(l->hash[i], hash, MAC_LEN);
-
-                found = (found & ~mask) | ((long)i & mask);
-        }
-        return (int)found;
+        return (int)secure_ct_find(l->hash, l->n, MAC_LEN, hash, MAC_LEN);
 }
 
 void recovery_remove(struct recovery_list *l, size_t i)

@@ -37,3 +37,18 @@ int secure_ct_equal(const void *a, const void *b, size_t n)
         /* 1 when acc == 0, computed without a data-dependent branch. */
         return (int)(1U & ((unsigned)(acc - 1U) >> 8));
 }
+
+long secure_ct_find(const void *table, size_t n, size_t stride, const void *needle, size_t len)
+{
+        const unsigned char *t = table;
+        long found = -1;
+        size_t i;
+
+        for (i = 0; i < n; i++) {
+                /* mask = all ones on a match; select without a data-dependent branch */
+                long mask = -(long)secure_ct_equal(t + i * stride, needle, len);
+
+                found = (found & ~mask) | ((long)i & mask);
+        }
+        return found;
+}

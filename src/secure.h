@@ -22,4 +22,12 @@ void secure_strfree(char *s);
  * 0 otherwise. */
 int secure_ct_equal(const void *a, const void *b, size_t n);
 
+/*
+ * Index of the first of n entries (the k-th at table + k * stride) whose
+ * len bytes equal needle, or -1.  Every entry is compared in constant time
+ * and there is no early exit, so the time does not tell where (or whether)
+ * it matched.
+ */
+long secure_ct_find(const void *table, size_t n, size_t stride, const void *needle, size_t len);
+
 #endif
