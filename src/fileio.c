@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "secure.h"
+#include "slots.h"
 
 /* Check an open descriptor: type, owner, forbidden mode bits, link count. */
 static enum mailotp_rc check_fd(int fd, mode_t type, uid_t owner, mode_t forbid, const char *what,
@@ -90,19 +91,17 @@ enum mailotp_rc fio_open_dir(int atfd, const char *path, uid_t owner, mode_t for
         return MAILOTP_OK;
 }
 
-enum mailotp_rc fio_read(int dirfd, const char *name, uid_t owner, mode_t forbid, size_t max,
-                         char **buf_out, size_t *len_out, char *err, size_t errlen)
+/* Open regular file `name` in dirfd with oflags (plus O_NOFOLLOW etc.) and check it. */
+static enum mailotp_rc open_checked(int dirfd, const char *name, int oflags, uid_t owner,
+                                    mode_t forbid, int *fd_out, struct stat *st, char *err,
+                                    size_t errlen)
 {
-        struct stat st;
         enum mailotp_rc rc;
-        char *buf = NULL;
-        size_t len = 0;
         int fd;
 
-        *buf_out = NULL;
-        *len_out = 0;
+        *fd_out = -1;
         /* O_NONBLOCK: opening a FIFO planted in the store must not hang the login. */
-        fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        fd = openat(dirfd, name, oflags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0) {
                 int e = errno;
 
@@ -115,19 +114,38 @@ enum mailotp_rc fio_read(int dirfd, const char *name, uid_t owner, mode_t forbid
                 mailotp_seterr(err, errlen, "cannot open %s: %s", name, strerror(e));
                 return MAILOTP_ERR_IO;
         }
-        rc = check_fd(fd, S_IFREG, owner, forbid, name, &st, err, errlen);
-        if (rc != MAILOTP_OK)
-                goto out;
-        if ((size_t)st.st_size > max) {
-                mailotp_seterr(err, errlen, "%s is larger than %zu bytes", name, max);
+        rc = check_fd(fd, S_IFREG, owner, forbid, name, st, err, errlen);
+        if (rc == MAILOTP_OK && (oflags & O_ACCMODE) != O_RDONLY && st->st_nlink != 1) {
+                /* Written in place: it must be the one file of that name, still linked. */
+                mailotp_seterr(err, errlen, "%s has %lu links", name, (unsigned long)st->st_nlink);
                 rc = MAILOTP_ERR_UNSAFE_FILE;
-                goto out;
+        }
+        if (rc != MAILOTP_OK) {
+                (void)close(fd);
+                return rc;
+        }
+        *fd_out = fd;
+        return MAILOTP_OK;
+}
+
+/* Read all of fd (at most max bytes, else UNSAFE_FILE) into a new NUL-terminated buffer. */
+static enum mailotp_rc read_all(int fd, const char *name, const struct stat *st, size_t max,
+                                int text, char **buf_out, size_t *len_out, char *err, size_t errlen)
+{
+        enum mailotp_rc rc;
+        char *buf = NULL;
+        size_t len = 0;
+
+        *buf_out = NULL;
+        *len_out = 0;
+        if ((size_t)st->st_size > max) {
+                mailotp_seterr(err, errlen, "%s is larger than %zu bytes", name, max);
+                return MAILOTP_ERR_UNSAFE_FILE;
         }
         buf = malloc(max + 1);
         if (buf == NULL) {
                 mailotp_seterr(err, errlen, "out of memory reading %s", name);
-                rc = MAILOTP_ERR_NOMEM;
-                goto out;
+                return MAILOTP_ERR_NOMEM;
         }
         /* Bound the read by max, not by st_size: the file may grow meanwhile. */
         for (;;) {
@@ -138,7 +156,7 @@ enum mailotp_rc fio_read(int dirfd, const char *name, uid_t owner, mode_t forbid
                 if (n < 0) {
                         mailotp_seterr(err, errlen, "cannot read %s: %s", name, strerror(errno));
                         rc = MAILOTP_ERR_IO;
-                        goto out;
+                        goto fail;
                 }
                 if (n == 0)
                         break;
@@ -146,24 +164,51 @@ enum mailotp_rc fio_read(int dirfd, const char *name, uid_t owner, mode_t forbid
                 if (len > max) {
                         mailotp_seterr(err, errlen, "%s is larger than %zu bytes", name, max);
                         rc = MAILOTP_ERR_UNSAFE_FILE;
-                        goto out;
+                        goto fail;
                 }
         }
         buf[len] = '\0';
-        if (memchr(buf, '\0', len) != NULL) {
+        if (text && memchr(buf, '\0', len) != NULL) {
                 mailotp_seterr(err, errlen, "%s contains a NUL byte", name);
                 rc = MAILOTP_ERR_FORMAT;
-                goto out;
+                goto fail;
         }
         *buf_out = buf;
         *len_out = len;
-        buf = NULL;
-        rc = MAILOTP_OK;
-out:
-        if (buf != NULL)
-                secure_freezero(buf, max + 1);
+        return MAILOTP_OK;
+fail:
+        secure_freezero(buf, max + 1);
+        return rc;
+}
+
+static enum mailotp_rc read_file(int dirfd, const char *name, uid_t owner, mode_t forbid,
+                                 size_t max, int text, char **buf, size_t *len, char *err,
+                                 size_t errlen)
+{
+        struct stat st;
+        enum mailotp_rc rc;
+        int fd;
+
+        *buf = NULL;
+        *len = 0;
+        rc = open_checked(dirfd, name, O_RDONLY, owner, forbid, &fd, &st, err, errlen);
+        if (rc != MAILOTP_OK)
+                return rc;
+        rc = read_all(fd, name, &st, max, text, buf, len, err, errlen);
         (void)close(fd);
         return rc;
+}
+
+enum mailotp_rc fio_read(int dirfd, const char *name, uid_t owner, mode_t forbid, size_t max,
+                         char **buf, size_t *len, char *err, size_t errlen)
+{
+        return read_file(dirfd, name, owner, forbid, max, 1, buf, len, err, errlen);
+}
+
+enum mailotp_rc fio_read_bytes(int dirfd, const char *name, uid_t owner, mode_t forbid, size_t max,
+                               char **buf, size_t *len, char *err, size_t errlen)
+{
+        return read_file(dirfd, name, owner, forbid, max, 0, buf, len, err, errlen);
 }
 
 /* ".NAME.0123456789ab": the leading dot keeps temp names out of the user namespace. */
@@ -314,6 +359,162 @@ enum mailotp_rc fio_unlink(int dirfd, const char *name, char *err, size_t errlen
                 return MAILOTP_ERR_IO;
         }
         return MAILOTP_OK;
+}
+
+/* Write all of data at offset off (pwrite loop); 0 or -1 with errno. */
+static int pwrite_all(int fd, const void *data, size_t len, off_t off)
+{
+        const unsigned char *p = data;
+        size_t done = 0;
+
+        while (done < len) {
+                ssize_t n = pwrite(fd, p + done, len - done, off + (off_t)done);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        if (n == 0)
+                                errno = ENOSPC;
+                        return -1;
+                }
+                done += (size_t)n;
+        }
+        return 0;
+}
+
+/* A new slot file holding payload in slot 0, put in place atomically and durably. */
+static enum mailotp_rc slots_create(int dirfd, const char *name, const void *payload, size_t len,
+                                    unsigned char image[SLOTS_FILE_SIZE], char *err, size_t errlen)
+{
+        memset(image, 0, SLOTS_FILE_SIZE);
+        if (slots_encode(1, payload, len, image) != 0) {
+                mailotp_seterr(err, errlen, "%s: %zu bytes do not fit a slot", name, len);
+                return MAILOTP_ERR_INVALID;
+        }
+        return write_file(dirfd, name, (const char *)image, SLOTS_FILE_SIZE, FIO_DURABLE, err,
+                          errlen);
+}
+
+enum mailotp_rc fio_slots_write(int dirfd, const char *name, uid_t owner, const void *payload,
+                                size_t len, char *err, size_t errlen)
+{
+        unsigned char image[SLOTS_FILE_SIZE], *slot; /* on the stack: no allocation to fail */
+        const unsigned char *cur;
+        struct stat st;
+        enum mailotp_rc rc;
+        uint64_t seq = 0;
+        size_t curlen = 0, got = 0;
+        int fd, idx;
+
+        if (len == 0 || len > SLOTS_PAYLOAD_MAX) {
+                mailotp_seterr(err, errlen, "%s: %zu bytes do not fit a slot", name, len);
+                return MAILOTP_ERR_INVALID;
+        }
+        rc = open_checked(dirfd, name, O_RDWR, owner, 077, &fd, &st, err, errlen);
+        if (rc == MAILOTP_ERR_NOT_FOUND) {
+                rc = slots_create(dirfd, name, payload, len, image, err, errlen);
+                goto out;
+        }
+        if (rc != MAILOTP_OK)
+                return rc;
+        if (st.st_size == (off_t)SLOTS_FILE_SIZE) {
+                while (got < SLOTS_FILE_SIZE) {
+                        ssize_t n = pread(fd, image + got, SLOTS_FILE_SIZE - got, (off_t)got);
+
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n < 0) {
+                                mailotp_seterr(err, errlen, "cannot read %s: %s", name,
+                                               strerror(errno));
+                                rc = MAILOTP_ERR_IO;
+                                goto out;
+                        }
+                        if (n == 0)
+                                break;
+                        got += (size_t)n;
+                }
+        }
+        idx = slots_pick(image, got, &seq, &cur, &curlen);
+        if (idx < 0) {
+                /*
+                 * Not a slot file yet (the text format of 0.1.0), or no valid slot
+                 * left: a whole new file, as every write used to be.
+                 */
+                (void)close(fd);
+                fd = -1;
+                rc = slots_create(dirfd, name, payload, len, image, err, errlen);
+                goto out;
+        }
+        /* Overwrite the other slot, never the current one, then flush it. */
+        slot = image + (size_t)(1 - idx) * SLOTS_SLOT_SIZE;
+        (void)slots_encode(seq + 1, payload, len, slot);
+        if (pwrite_all(fd, slot, SLOTS_SLOT_SIZE, (off_t)(1 - idx) * (off_t)SLOTS_SLOT_SIZE) != 0 ||
+            fdatasync(fd) != 0) {
+                mailotp_seterr(err, errlen, "cannot write %s: %s", name, strerror(errno));
+                rc = MAILOTP_ERR_IO;
+                goto out;
+        }
+        rc = MAILOTP_OK;
+out:
+        secure_memzero(image, sizeof(image));
+        if (fd >= 0 && close(fd) != 0 && rc == MAILOTP_OK) {
+                mailotp_seterr(err, errlen, "cannot write %s: %s", name, strerror(errno));
+                rc = MAILOTP_ERR_IO;
+        }
+        return rc;
+}
+
+enum mailotp_rc fio_open_append(int dirfd, const char *name, uid_t owner, size_t max, int *fd_out,
+                                char **buf, size_t *len, char *err, size_t errlen)
+{
+        struct stat st;
+        enum mailotp_rc rc;
+        int fd;
+
+        *fd_out = -1;
+        *buf = NULL;
+        *len = 0;
+        rc = open_checked(dirfd, name, O_RDWR | O_APPEND, owner, 077, &fd, &st, err, errlen);
+        if (rc != MAILOTP_OK)
+                return rc;
+        rc = read_all(fd, name, &st, max, 1, buf, len, err, errlen);
+        if (rc != MAILOTP_OK) {
+                (void)close(fd);
+                return rc;
+        }
+        *fd_out = fd;
+        return MAILOTP_OK;
+}
+
+enum mailotp_rc fio_append(int fd, const char *name, const char *data, size_t len, char *err,
+                           size_t errlen)
+{
+        struct stat st;
+        ssize_t n;
+
+        if (fstat(fd, &st) != 0) {
+                mailotp_seterr(err, errlen, "cannot stat %s: %s", name, strerror(errno));
+                return MAILOTP_ERR_IO;
+        }
+        /* One write(2): with O_APPEND a line lands whole after everything before it. */
+        do {
+                n = write(fd, data, len);
+        } while (n < 0 && errno == EINTR);
+        if (n == (ssize_t)len)
+                return MAILOTP_OK;
+        if (n >= 0)
+                errno = ENOSPC;
+        mailotp_seterr(err, errlen, "cannot append to %s: %s", name, strerror(errno));
+        /* Take a part line back (the reader would skip it anyway). */
+        if (n > 0 && ftruncate(fd, st.st_size) != 0)
+                mailotp_seterr(err, errlen, "cannot append to %s: short write, not undone", name);
+        return MAILOTP_ERR_IO;
+}
+
+void fio_close(int fd)
+{
+        if (fd >= 0)
+                (void)close(fd);
 }
 
 static int64_t monotonic_ms(void)

@@ -4,9 +4,11 @@
  *
  * Every open is relative to a directory descriptor, with O_NOFOLLOW, and is
  * checked with fstat on the descriptor (type, owner, mode, link count,
- * size) before one byte is trusted.  Every write goes to a temporary file in
- * the same directory and is made durable with fsync + rename + fsync of the
- * directory, so a reader sees the old or the new file, never a torn one.
+ * size) before one byte is trusted.  Files are replaced through a temporary
+ * file in the same directory, made durable with fsync + rename + fsync of the
+ * directory, so a reader sees the old or the new file, never a torn one; the
+ * per-user state is instead rewritten in place in one of two checksummed
+ * slots (slots.h), and the last-logins log is appended to.
  * The expected owner is always a parameter (the module passes geteuid()).
  */
 #ifndef MAILOTP_FILEIO_H
@@ -38,6 +40,43 @@ enum mailotp_rc fio_open_dir(int atfd, const char *path, uid_t owner, mode_t for
  */
 enum mailotp_rc fio_read(int dirfd, const char *name, uid_t owner, mode_t forbid, size_t max,
                          char **buf, size_t *len, char *err, size_t errlen);
+
+/* As fio_read, for binary files: NUL bytes are allowed. */
+enum mailotp_rc fio_read_bytes(int dirfd, const char *name, uid_t owner, mode_t forbid, size_t max,
+                               char **buf, size_t *len, char *err, size_t errlen);
+
+/*
+ * Store payload[0..len) in the two-slot file `name` (slots.h) in dirfd: the
+ * older slot is overwritten in place with the next sequence number and
+ * flushed with fdatasync (one device flush, no metadata, no new block: it
+ * works on a full disk).  A missing file, a file in another format or one
+ * with no valid slot is replaced as by fio_write_atomic().  The file must
+ * pass the fio_read checks and have exactly one link.  The caller holds the
+ * lock that serialises writers.  Returns MAILOTP_OK, MAILOTP_ERR_IO,
+ * MAILOTP_ERR_UNSAFE_FILE, MAILOTP_ERR_NOMEM or MAILOTP_ERR_INVALID (too big).
+ */
+enum mailotp_rc fio_slots_write(int dirfd, const char *name, uid_t owner, const void *payload,
+                                size_t len, char *err, size_t errlen);
+
+/*
+ * Open `name` in dirfd for appending (never created here; same checks as
+ * fio_read plus exactly one link) and read its text content (at most max
+ * bytes) into *buf as fio_read does.  On MAILOTP_OK the caller appends with
+ * fio_append() and closes with fio_close().
+ */
+enum mailotp_rc fio_open_append(int dirfd, const char *name, uid_t owner, size_t max, int *fd_out,
+                                char **buf, size_t *len, char *err, size_t errlen);
+
+/*
+ * Append data with a single write(2), without any flush (for the
+ * last-logins log).  A short write is truncated away again.  MAILOTP_OK or
+ * MAILOTP_ERR_IO.
+ */
+enum mailotp_rc fio_append(int fd, const char *name, const char *data, size_t len, char *err,
+                           size_t errlen);
+
+/* Close a descriptor from fio_open_append(); -1 is ignored. */
+void fio_close(int fd);
 
 /*
  * Replace `name` in dirfd atomically and durably with data[0..len): temp file

@@ -30,12 +30,17 @@ void lastlog_event_set(struct lastlog_event *ev, int64_t time, int success, cons
         set_field(ev->reason, sizeof(ev->reason), reason);
 }
 
-void lastlog_push(struct lastlog *l, const struct lastlog_event *ev, size_t keep)
+static size_t clamp_keep(size_t keep)
 {
         if (keep == 0)
-                keep = 1;
-        if (keep > LASTLOG_MAX)
-                keep = LASTLOG_MAX;
+                return 1;
+        return keep > LASTLOG_MAX ? LASTLOG_MAX : keep;
+}
+
+void lastlog_push(struct lastlog *l, const struct lastlog_event *ev, size_t keep)
+{
+        keep = clamp_keep(keep);
+        l->keep = keep;
         while (l->n >= keep) {
                 memmove(&l->ev[0], &l->ev[1], (l->n - 1) * sizeof(l->ev[0]));
                 l->n--;
@@ -43,8 +48,39 @@ void lastlog_push(struct lastlog *l, const struct lastlog_event *ev, size_t keep
         l->ev[l->n++] = *ev;
 }
 
-enum mailotp_rc lastlog_parse(const char *buf, size_t len, struct lastlog *l, char *err,
-                              size_t errlen)
+/* The value of one "login = ..." entry into ev: 0, or -1 when it is malformed. */
+static int parse_login(const char *v, size_t vlen, struct lastlog_event *ev)
+{
+        const char *p = v, *end = v + vlen, *f[6];
+        size_t fl[6], i;
+        uint64_t num;
+
+        if (v == NULL)
+                return -1;
+        memset(ev, 0, sizeof(*ev));
+        for (i = 0; i < 6; i++) {
+                f[i] = kv_field(&p, end, &fl[i]);
+                if (f[i] == NULL)
+                        return -1;
+        }
+        if (kv_field(&p, end, &fl[0]) != NULL)
+                return -1;
+        if (kv_parse_u64(f[0], fl[0], 0, TIME_MAX_ACCEPTED, &num) != MAILOTP_OK)
+                return -1;
+        ev->time = (int64_t)num;
+        if (kv_field_copy(ev->result, sizeof(ev->result), f[1], fl[1]) != 0 ||
+            (strcmp(ev->result, "success") != 0 && strcmp(ev->result, "failure") != 0) ||
+            kv_field_copy(ev->method, sizeof(ev->method), f[2], fl[2]) != 0 ||
+            kv_field_copy(ev->service, sizeof(ev->service), f[3], fl[3]) != 0 ||
+            kv_field_copy(ev->rhost, sizeof(ev->rhost), f[4], fl[4]) != 0 ||
+            kv_field_copy(ev->reason, sizeof(ev->reason), f[5], fl[5]) != 0)
+                return -1;
+        return 0;
+}
+
+/* Version 1 (0.1.0): "end" line required, every line must parse. */
+static enum mailotp_rc parse_v1(const char *buf, size_t len, struct lastlog *l, char *err,
+                                size_t errlen)
 {
         struct kv_iter it;
         const char *k, *v;
@@ -52,16 +88,13 @@ enum mailotp_rc lastlog_parse(const char *buf, size_t len, struct lastlog *l, ch
         int rc, have_version = 0;
         uint64_t num;
 
-        memset(l, 0, sizeof(*l));
         if (!kv_strip_end(buf, len, &len)) {
                 mailotp_seterr(err, errlen, "file is empty or cut short (no \"end\" line)");
                 return MAILOTP_ERR_FORMAT;
         }
         kv_iter_init(&it, buf, len);
         while ((rc = kv_next(&it, &k, &klen, &v, &vlen)) == 1) {
-                struct lastlog_event *ev;
-                const char *p, *end, *f[6];
-                size_t fl[6], i;
+                struct lastlog_event ev;
 
                 if (!have_version) {
                         if (!kv_key_is(k, klen, "version") ||
@@ -70,32 +103,15 @@ enum mailotp_rc lastlog_parse(const char *buf, size_t len, struct lastlog *l, ch
                         have_version = 1;
                         continue;
                 }
-                if (!kv_key_is(k, klen, "login") || v == NULL || l->n >= LASTLOG_MAX)
+                if (!kv_key_is(k, klen, "login") || l->lines >= LASTLOG_MAX ||
+                    parse_login(v, vlen, &ev) != 0)
                         goto bad;
-                p = v;
-                end = v + vlen;
-                for (i = 0; i < 6; i++) {
-                        f[i] = kv_field(&p, end, &fl[i]);
-                        if (f[i] == NULL)
-                                goto bad;
-                }
-                if (kv_field(&p, end, &fl[0]) != NULL)
-                        goto bad;
-                ev = &l->ev[l->n];
-                if (kv_parse_u64(f[0], fl[0], 0, TIME_MAX_ACCEPTED, &num) != MAILOTP_OK)
-                        goto bad;
-                ev->time = (int64_t)num;
-                if (kv_field_copy(ev->result, sizeof(ev->result), f[1], fl[1]) != 0 ||
-                    (strcmp(ev->result, "success") != 0 && strcmp(ev->result, "failure") != 0) ||
-                    kv_field_copy(ev->method, sizeof(ev->method), f[2], fl[2]) != 0 ||
-                    kv_field_copy(ev->service, sizeof(ev->service), f[3], fl[3]) != 0 ||
-                    kv_field_copy(ev->rhost, sizeof(ev->rhost), f[4], fl[4]) != 0 ||
-                    kv_field_copy(ev->reason, sizeof(ev->reason), f[5], fl[5]) != 0)
-                        goto bad;
-                l->n++;
+                l->ev[l->n++] = ev;
+                l->lines++;
         }
         if (rc < 0 || !have_version)
                 goto bad;
+        l->version = 1;
         return MAILOTP_OK;
 bad:
         mailotp_seterr(err, errlen, "last-logins file: bad line %u", it.line);
@@ -103,29 +119,129 @@ bad:
         return MAILOTP_ERR_FORMAT;
 }
 
+/* The next line of [*pos, len): 1 with its bounds (newline excluded), 0 at the end. */
+static int next_line(const char *buf, size_t len, size_t *pos, const char **line, size_t *llen,
+                     int *complete)
+{
+        const char *nl;
+
+        if (*pos >= len)
+                return 0;
+        *line = buf + *pos;
+        nl = memchr(*line, '\n', len - *pos);
+        *complete = nl != NULL;
+        *llen = nl != NULL ? (size_t)(nl - *line) : len - *pos;
+        *pos += *llen + (nl != NULL ? 1U : 0U);
+        return 1;
+}
+
+/* The one entry of a single line: 1 with key/value, 0 for a blank or comment line, -1 bad. */
+static int line_entry(const char *line, size_t llen, const char **k, size_t *klen, const char **v,
+                      size_t *vlen)
+{
+        struct kv_iter it;
+        int rc;
+
+        kv_iter_init(&it, line, llen);
+        rc = kv_next(&it, k, klen, v, vlen);
+        if (rc == 1) {
+                const char *k2, *v2;
+                size_t kl2, vl2;
+
+                if (kv_next(&it, &k2, &kl2, &v2, &vl2) != 0)
+                        return -1;
+        }
+        return rc;
+}
+
+enum mailotp_rc lastlog_parse(const char *buf, size_t len, struct lastlog *l, char *err,
+                              size_t errlen)
+{
+        const char *line, *k, *v;
+        size_t pos = 0, llen, klen, vlen;
+        uint64_t num = 0;
+        int complete, step = 0; /* 0: version next, 1: keep next, 2: entries */
+
+        memset(l, 0, sizeof(*l));
+        while (next_line(buf, len, &pos, &line, &llen, &complete)) {
+                struct lastlog_event ev;
+                int rc = line_entry(line, llen, &k, &klen, &v, &vlen);
+
+                if (step < 2) {
+                        if (rc == 0 && complete)
+                                continue;
+                        if (rc != 1 || !complete)
+                                break;
+                        if (step == 0 && kv_key_is(k, klen, "version") &&
+                            kv_parse_u64(v, vlen, 1, 2, &num) == MAILOTP_OK) {
+                                if (num == 1)
+                                        return parse_v1(buf, len, l, err, errlen);
+                                step = 1;
+                                continue;
+                        }
+                        if (step == 1 && kv_key_is(k, klen, "keep") &&
+                            kv_parse_u64(v, vlen, 1, LASTLOG_MAX, &num) == MAILOTP_OK) {
+                                l->keep = (size_t)num;
+                                step = 2;
+                                continue;
+                        }
+                        break;
+                }
+                if (rc == 0 && complete)
+                        continue;
+                if (rc != 1 || !complete || !kv_key_is(k, klen, "login") ||
+                    parse_login(v, vlen, &ev) != 0) {
+                        l->skipped++;
+                        continue;
+                }
+                lastlog_push(l, &ev, l->keep);
+                l->lines++;
+        }
+        if (step < 2) {
+                mailotp_seterr(err, errlen, "last-logins file: no valid header");
+                memset(l, 0, sizeof(*l));
+                return MAILOTP_ERR_FORMAT;
+        }
+        l->version = 2;
+        return MAILOTP_OK;
+}
+
+enum mailotp_rc lastlog_format_line(const struct lastlog_event *ev, char *buf, size_t bufsz,
+                                    size_t *outlen)
+{
+        int n = snprintf(buf, bufsz, "login = %lld %s %s %s %s %s\n", (long long)ev->time,
+                         ev->result, ev->method, ev->service, ev->rhost, ev->reason);
+
+        if (n < 0 || (size_t)n >= bufsz)
+                return MAILOTP_ERR_INVALID;
+        *outlen = (size_t)n;
+        return MAILOTP_OK;
+}
+
 enum mailotp_rc lastlog_format(const struct lastlog *l, char *buf, size_t bufsz, size_t *outlen)
 {
-        size_t off, i;
+        size_t off, i, keep = l->keep == 0 ? LASTLOG_MAX : clamp_keep(l->keep);
+        size_t first = l->n > keep ? l->n - keep : 0;
         int n;
 
-        n = snprintf(buf, bufsz, "# pam_mailotp last logins\nversion = 1\n");
+        n = snprintf(buf, bufsz, "# pam_mailotp last logins\nversion = 2\nkeep = %zu\n", keep);
         if (n < 0 || (size_t)n >= bufsz)
                 return MAILOTP_ERR_INVALID;
         off = (size_t)n;
-        for (i = 0; i < l->n; i++) {
-                const struct lastlog_event *ev = &l->ev[i];
+        for (i = first; i < l->n; i++) {
+                size_t ll = 0;
 
-                n = snprintf(buf + off, bufsz - off, "login = %lld %s %s %s %s %s\n",
-                             (long long)ev->time, ev->result, ev->method, ev->service, ev->rhost,
-                             ev->reason);
-                if (n < 0 || (size_t)n >= bufsz - off)
+                if (lastlog_format_line(&l->ev[i], buf + off, bufsz - off, &ll) != MAILOTP_OK)
                         return MAILOTP_ERR_INVALID;
-                off += (size_t)n;
+                off += ll;
         }
-        if (bufsz - off < sizeof(KV_END_LINE))
-                return MAILOTP_ERR_INVALID;
-        memcpy(buf + off, KV_END_LINE, sizeof(KV_END_LINE));
-        off += sizeof(KV_END_LINE) - 1;
         *outlen = off;
         return MAILOTP_OK;
+}
+
+int lastlog_needs_rewrite(const struct lastlog *l, size_t keep, size_t filelen, size_t linelen)
+{
+        keep = clamp_keep(keep);
+        return l->version != 2 || l->keep != keep || l->skipped > 0 || l->lines >= 2 * keep ||
+               filelen + linelen + 1 > LASTLOG_FILE_MAX;
 }

@@ -4,9 +4,15 @@
  * User Panel's "Last Logins" page.  Best effort by design: a failed write of
  * this log never fails a login (the replay state is the durable one).
  *
- * File format (oldest first):
- *     version = 1
+ * File format (oldest first), appended to at every login:
+ *     version = 2
+ *     keep = N
  *     login = TIME RESULT METHOD SERVICE RHOST REASON
+ *     ...
+ * The newest N entries count; the writer rewrites the file with just those
+ * every N logins.  A line is counted only when it ends in a newline and
+ * parses: a line cut short by a crash, or damaged, is skipped.  Version 1
+ * files (0.1.0: the same lines, then "end", no keep line) are still read.
  * RESULT is success or failure; METHOD is code, app-password:NAME,
  * recovery-code or - ; SERVICE, RHOST and REASON are log-escaped, "-" when
  * unknown.
@@ -23,6 +29,8 @@
 #define LASTLOG_DEFAULT   20U
 #define LASTLOG_FIELD_MAX 64U
 #define LASTLOG_FILE_MAX  65536U
+/* "login = " + 12-digit time + result + 4 fields + separators + newline, rounded up */
+#define LASTLOG_LINE_MAX 320U
 
 struct lastlog_event {
         int64_t time;
@@ -34,6 +42,10 @@ struct lastlog_event {
 };
 
 struct lastlog {
+        unsigned version; /* of the file read: 1 or 2; 0 for a new log */
+        size_t keep;      /* how many the file keeps (version 2), else 0 */
+        size_t lines;     /* valid entries in the file, before trimming to keep */
+        size_t skipped;   /* lines that were cut short or did not parse */
         size_t n;
         struct lastlog_event ev[LASTLOG_MAX];
 };
@@ -45,11 +57,33 @@ struct lastlog {
 void lastlog_event_set(struct lastlog_event *ev, int64_t time, int success, const char *method,
                        const char *service, const char *rhost, const char *reason);
 
-/* Append ev, dropping the oldest entries so at most `keep` remain (1..LASTLOG_MAX). */
+/*
+ * Append ev, dropping the oldest entries so at most `keep` remain
+ * (1..LASTLOG_MAX), and make `keep` the log's own.
+ */
 void lastlog_push(struct lastlog *l, const struct lastlog_event *ev, size_t keep);
 
+/*
+ * Read a log (version 1 or 2) into l: the newest entries, at most its keep
+ * (LASTLOG_MAX for version 1).  MAILOTP_ERR_FORMAT only when there is no
+ * valid header, or for a version 1 file that is cut short or has a bad line.
+ */
 enum mailotp_rc lastlog_parse(const char *buf, size_t len, struct lastlog *l, char *err,
                               size_t errlen);
+
+/* The whole file (version 2) for l, its keep being l->keep (LASTLOG_MAX when 0). */
 enum mailotp_rc lastlog_format(const struct lastlog *l, char *buf, size_t bufsz, size_t *outlen);
+
+/* One entry's line, newline included. */
+enum mailotp_rc lastlog_format_line(const struct lastlog_event *ev, char *buf, size_t bufsz,
+                                    size_t *outlen);
+
+/*
+ * Whether adding an entry of linelen bytes to the file just read into l
+ * (filelen bytes) must rewrite it rather than append a line: it is not
+ * version 2, keeps another number than `keep`, has skipped lines, holds
+ * 2 * keep entries already, or would grow beyond LASTLOG_FILE_MAX.
+ */
+int lastlog_needs_rewrite(const struct lastlog *l, size_t keep, size_t filelen, size_t linelen);
 
 #endif

@@ -4,11 +4,12 @@
  *
  *   DIR/            owner-only directory, not group/world-writable
  *   DIR/records/KEY the secret and enrollment status  (0600)
- *   DIR/state/KEY   replay step and lockout counters  (0600)
+ *   DIR/state/KEY   replay step and lockout counters, two-slot file
+ *                   rewritten in place (slots.h)      (0600)
  *   DIR/locks/KEY   empty lock file, never renamed     (0600)
  *   DIR/apppw/KEY   application password hashes        (0600)
  *   DIR/recovery/KEY recovery code hashes              (0600)
- *   DIR/last/KEY    last logins, best effort           (0600)
+ *   DIR/last/KEY    last logins, appended, best effort (0600)
  *   DIR/server.key  key of the keyed hashes            (0600)
  *
  * Temporary files are ".KEY.RANDOM" in the same subdirectory; keys never
@@ -26,6 +27,7 @@
 #include "fileio.h"
 #include "kv.h"
 #include "secure.h"
+#include "slots.h"
 
 enum sub_dir {
         SUB_RECORDS = 0,
@@ -153,15 +155,29 @@ static enum mailotp_rc fs_record_save(struct store *st, const char *key,
 static enum mailotp_rc fs_state_load(struct store *st, const char *key, struct otp_state *s,
                                      char *err, size_t errlen)
 {
+        struct file_store *fs = fs_of(st);
+        const unsigned char *payload = NULL;
         char *buf = NULL;
-        size_t len = 0;
+        size_t len = 0, plen = 0;
         enum mailotp_rc rc;
+        uint64_t seq;
+        int fd;
 
         state_init(s);
-        rc = load_blob(fs_of(st), SUB_STATE, key, RECORD_MAX_SIZE, &buf, &len, err, errlen);
+        rc = sub_fd(fs, SUB_STATE, &fd, err, errlen);
         if (rc != MAILOTP_OK)
                 return rc;
-        rc = state_parse(buf, len, s, err, errlen);
+        rc = fio_read_bytes(fd, key, fs->owner, 077, SLOTS_FILE_SIZE, &buf, &len, err, errlen);
+        if (rc != MAILOTP_OK)
+                return rc;
+        if (slots_pick((const unsigned char *)buf, len, &seq, &payload, &plen) >= 0) {
+                rc = state_parse((const char *)payload, plen, s, err, errlen);
+        } else if (len != SLOTS_FILE_SIZE && memchr(buf, '\0', len) == NULL) {
+                rc = state_parse(buf, len, s, err, errlen); /* the text file of 0.1.0 */
+        } else {
+                mailotp_seterr(err, errlen, "state file has no valid slot");
+                rc = MAILOTP_ERR_FORMAT;
+        }
         secure_freezero(buf, len + 1);
         return rc;
 }
@@ -169,14 +185,23 @@ static enum mailotp_rc fs_state_load(struct store *st, const char *key, struct o
 static enum mailotp_rc fs_state_save(struct store *st, const char *key, const struct otp_state *s,
                                      char *err, size_t errlen)
 {
-        char buf[RECORD_MAX_SIZE];
+        struct file_store *fs = fs_of(st);
+        char buf[SLOTS_PAYLOAD_MAX];
         size_t len = 0;
+        enum mailotp_rc rc;
+        int fd;
 
         if (state_format(s, buf, sizeof(buf), &len) != MAILOTP_OK) {
                 mailotp_seterr(err, errlen, "state does not fit");
                 return MAILOTP_ERR_INVALID;
         }
-        return save_blob(fs_of(st), SUB_STATE, key, buf, len, 1, err, errlen);
+        rc = sub_fd(fs, SUB_STATE, &fd, err, errlen);
+        if (rc == MAILOTP_ERR_NOT_FOUND)
+                rc = MAILOTP_ERR_IO;
+        if (rc == MAILOTP_OK)
+                rc = fio_slots_write(fd, key, fs->owner, buf, len, err, errlen);
+        secure_memzero(buf, sizeof(buf));
+        return rc;
 }
 
 static enum mailotp_rc fs_server_key(struct store *st, int create, unsigned char out[MAC_KEY_LEN],
@@ -320,32 +345,66 @@ static enum mailotp_rc fs_lastlog_load(struct store *st, const char *key, struct
         return rc;
 }
 
+/*
+ * One line appended per login (open, read, write, close: no new inode, no
+ * rename, no flush).  Every `keep` logins, or when the log is in the old
+ * format, corrupt or `keep` changed, it is rewritten with the newest `keep`
+ * entries through a temporary file.
+ */
 static enum mailotp_rc fs_lastlog_append(struct store *st, const char *key,
                                          const struct lastlog_event *ev, size_t keep, char *err,
                                          size_t errlen)
 {
+        struct file_store *fs = fs_of(st);
         struct lastlog *l = malloc(sizeof(*l));
-        char *buf = malloc(LASTLOG_FILE_MAX);
-        size_t len = 0;
+        char *out = malloc(LASTLOG_FILE_MAX), *buf = NULL;
+        char line[LASTLOG_LINE_MAX + 2]; /* room for a leading newline */
+        size_t len = 0, olen = 0, llen = 0;
         enum mailotp_rc rc = MAILOTP_ERR_NOMEM;
+        int dfd, afd = -1;
 
-        if (l == NULL || buf == NULL) {
+        if (l == NULL || out == NULL) {
                 mailotp_seterr(err, errlen, "out of memory");
                 goto out;
         }
-        rc = fs_lastlog_load(st, key, l, err, errlen);
+        rc = sub_fd(fs, SUB_LAST, &dfd, err, errlen);
+        if (rc != MAILOTP_OK) {
+                if (rc == MAILOTP_ERR_NOT_FOUND)
+                        rc = MAILOTP_ERR_IO;
+                goto out;
+        }
+        rc = fio_open_append(dfd, key, fs->owner, LASTLOG_FILE_MAX, &afd, &buf, &len, err, errlen);
+        if (rc == MAILOTP_OK)
+                rc = lastlog_parse(buf, len, l, err, errlen);
         if (rc == MAILOTP_ERR_NOT_FOUND || rc == MAILOTP_ERR_FORMAT) {
-                memset(l, 0, sizeof(*l)); /* missing or corrupt: start afresh */
+                memset(l, 0, sizeof(*l)); /* missing, or no log at all: start afresh */
         } else if (rc != MAILOTP_OK) {
                 goto out; /* unreadable now: keep the history, skip this event */
         }
+        if (lastlog_format_line(ev, line, sizeof(line) - 1, &llen) != MAILOTP_OK) {
+                rc = MAILOTP_ERR_INVALID;
+                goto out;
+        }
+        if (afd >= 0 && rc == MAILOTP_OK && !lastlog_needs_rewrite(l, keep, len, llen)) {
+                /* After a line cut short by a crash, start on a line of its own. */
+                if (len > 0 && buf[len - 1] != '\n') {
+                        memmove(line + 1, line, llen + 1);
+                        line[0] = '\n';
+                        llen++;
+                }
+                rc = fio_append(afd, key, line, llen, err, errlen);
+                goto out;
+        }
         lastlog_push(l, ev, keep);
-        rc = lastlog_format(l, buf, LASTLOG_FILE_MAX, &len);
+        rc = lastlog_format(l, out, LASTLOG_FILE_MAX, &olen);
         if (rc == MAILOTP_OK)
-                rc = save_blob(fs_of(st), SUB_LAST, key, buf, len, 0, err, errlen);
+                rc = fio_write_atomic_fast(dfd, key, out, olen, err, errlen);
 out:
+        fio_close(afd);
+        if (buf != NULL)
+                secure_freezero(buf, len + 1);
         free(l);
-        free(buf);
+        free(out);
         return rc;
 }
 
