@@ -1197,8 +1197,14 @@ static int cmd_last(struct cli *c)
         }
         if (c->json) {
                 json_arr_end(&c->j);
+                json_key(&c->j, "skipped");
+                json_int(&c->j, (int64_t)l->skipped);
                 json_obj_end(&c->j);
                 json_end(&c->j);
+        } else if (l->skipped > 0) {
+                /* Lines cut short by a crash or damaged: said, not silently dropped. */
+                fprintf(stderr, "mailotp: %zu damaged entr%s of the log skipped\n", l->skipped,
+                        l->skipped == 1 ? "y" : "ies");
         }
         free(l);
         return EX_DONE;

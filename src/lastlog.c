@@ -51,12 +51,14 @@ void lastlog_push(struct lastlog *l, const struct lastlog_event *ev, size_t keep
 /* The value of one "login = ..." entry into ev: 0, or -1 when it is malformed. */
 static int parse_login(const char *v, size_t vlen, struct lastlog_event *ev)
 {
-        const char *p = v, *end = v + vlen, *f[6];
+        const char *p, *end, *f[6];
         size_t fl[6], i;
         uint64_t num;
 
-        if (v == NULL)
+        if (v == NULL) /* "login" without a value */
                 return -1;
+        p = v;
+        end = v + vlen;
         memset(ev, 0, sizeof(*ev));
         for (i = 0; i < 6; i++) {
                 f[i] = kv_field(&p, end, &fl[i]);

@@ -93,7 +93,7 @@ APP_ENTRY = {"name": STR, "services": STR_LIST, "created": TIME, "expires": TIME
              "last_rhost": STR_OR_NULL}
 APP_REVOKE = {"user": STR, "name": STR, "revoked": BOOL}
 RECOVERY = {"user": STR, "created": TIME, "codes": STR_LIST}
-LAST = {"user": STR, "logins": LIST}
+LAST = {"user": STR, "logins": LIST, "skipped": INT}
 LAST_ENTRY = {"time": TIME, "result": STR, "method": STR_OR_NULL, "service": STR_OR_NULL,
               "rhost": STR_OR_NULL, "reason": STR}
 ERROR = {"error": STR, "code": STR}
@@ -799,6 +799,26 @@ class LastLogins(JsonTest):
         self.assertEqual(times, sorted(times, reverse=True))
         for t in times:
             self.assertTrue(t0 - 2 <= t <= t1 + 2, (t0, t, t1))
+
+    def test_damaged_entries_skipped_and_counted(self):
+        step = self.enable()
+        svc = self.svc()
+        self.assertEqual(self.w.login(svc, "alice", PW + self.w.code("alice", step + 1)),
+                         "PAM_SUCCESS")
+        path = os.path.join(self.w.store, "last", "alice")
+        with open(path, "ab") as f:  # a line cut short by a crash, then damage
+            f.write(b"login = 1700000000 success co")
+        obj = self.j("last", "alice")
+        self.assertSchema(obj, LAST)
+        self.assertEqual(obj["skipped"], 1)
+        self.assertEqual(len(obj["logins"]), 1)
+        r = self.w.cli("last", "alice", check=0)
+        self.assertIn("1 damaged entry of the log skipped", r.stderr)
+        # the next login's entry goes on a line of its own and the log is repaired
+        self.assertEqual(self.w.login(svc, "alice", PW), "PAM_AUTH_ERR")
+        obj = self.j("last", "alice")
+        self.assertEqual(obj["skipped"], 0)
+        self.assertEqual([e["reason"] for e in obj["logins"]], ["no-code", "code-accepted"])
 
     def test_text_form_is_readable(self):
         step = self.enable()

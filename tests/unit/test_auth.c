@@ -567,8 +567,9 @@ static void assert_unchanged(struct snapshot *before, const char *rel)
 
         snap(&now, rel);
         ck_assert_int_eq(now.exists, before->exists);
-        /* a rewrite is an atomic rename: a new inode (compare right after one call, as
-         * the old number may be reused by a second rewrite) and a new mtime */
+        /* a replacement is an atomic rename: a new inode (compare right after one call,
+         * as the old number may be reused by a second rewrite); an in-place write
+         * (the state's slots) changes the mtime */
         ck_assert_msg(now.ino == before->ino, "%s was rewritten (new inode)", rel);
         ck_assert_msg(now.mtime.tv_sec == before->mtime.tv_sec &&
                           now.mtime.tv_nsec == before->mtime.tv_nsec,
@@ -1357,20 +1358,40 @@ END_TEST
 /* ---- writes that fail: fail closed ------------------------------------------------------- */
 
 /*
- * This executable's renameat() stands in for libc's (the core is linked
- * statically, so the store's atomic replacements land here): while
- * fail_renames is set, every replacement fails with EIO, as on a full or
- * failing disk.  Otherwise it is the plain system call.
+ * This executable's renameat(), pwrite() and fdatasync() stand in for libc's
+ * (the core is linked statically, so the store's writes land here): while
+ * fail_writes is set, every replacement and every in-place write fails with
+ * EIO before anything reaches the file, as on a failing disk; with
+ * fail_flushes only the flush after an in-place write fails (the data may
+ * or may not have reached the disk).  Otherwise they are the plain calls.
  */
-static int fail_renames;
+static int fail_writes, fail_flushes;
 
 int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)
 {
-        if (fail_renames) {
+        if (fail_writes) {
                 errno = EIO;
                 return -1;
         }
         return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, 0);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+        if (fail_writes) {
+                errno = EIO;
+                return -1;
+        }
+        return (ssize_t)syscall(SYS_pwrite64, fd, buf, n, off);
+}
+
+int fdatasync(int fd)
+{
+        if (fail_writes || fail_flushes) {
+                errno = EIO;
+                return -1;
+        }
+        return (int)syscall(SYS_fdatasync, fd);
 }
 
 START_TEST(io_wrong_code_not_stored_is_an_error)
@@ -1381,9 +1402,9 @@ START_TEST(io_wrong_code_not_stored_is_an_error)
         char d[800];
 
         wrong_code_at(T0, bad);
-        fail_renames = 1;
+        fail_writes = 1;
         LEAVES("state/alice", rc = check(bad, T0, &out));
-        fail_renames = 0;
+        fail_writes = 0;
         /* not a plain "wrong code": the guess was not counted */
         ck_assert_msg(rc == MAILOTP_ERR_IO, "rc %s", mailotp_strerror(rc));
         ck_assert_str_ne(err, "");
@@ -1403,9 +1424,9 @@ START_TEST(io_right_code_not_stored_is_not_accepted)
         enum mailotp_rc rc;
 
         code_at(T0, code);
-        fail_renames = 1;
+        fail_writes = 1;
         LEAVES("state/alice", rc = check(code, T0, &out));
-        fail_renames = 0;
+        fail_writes = 0;
         /* the step could not be stored, so the code could be replayed: no */
         ck_assert_msg(rc != MAILOTP_OK, "accepted a code whose step was not stored");
         ck_assert_int_eq(stored().has_last_step, 0);
@@ -1414,14 +1435,53 @@ START_TEST(io_right_code_not_stored_is_not_accepted)
 }
 END_TEST
 
+/*
+ * The in-place write went out but its flush failed: the login must not
+ * succeed, and whatever the file now holds (the old or the new state) is
+ * safe: a step marked used that was never accepted, or a counted guess.
+ */
+START_TEST(io_right_code_flush_failed_is_not_accepted)
+{
+        char code[16];
+        struct auth_outcome out;
+        enum mailotp_rc rc;
+
+        code_at(T0, code);
+        fail_flushes = 1;
+        rc = check(code, T0, &out);
+        fail_flushes = 0;
+        ck_assert_msg(rc == MAILOTP_ERR_IO, "rc %s", mailotp_strerror(rc));
+        ck_assert_str_ne(err, "");
+        /* never accepted afterwards with the same code either */
+        ck_assert_int_ne(check(code, T0, &out), MAILOTP_OK);
+}
+END_TEST
+
+START_TEST(io_wrong_code_flush_failed_is_an_error)
+{
+        char bad[16];
+        struct auth_outcome out;
+        enum mailotp_rc rc;
+
+        wrong_code_at(T0, bad);
+        fail_flushes = 1;
+        rc = check(bad, T0, &out);
+        fail_flushes = 0;
+        ck_assert_msg(rc == MAILOTP_ERR_IO, "rc %s", mailotp_strerror(rc));
+        ck_assert_uint_le(stored().failures, 1);
+        ck_assert_int_eq(check(bad, T0, &out), MAILOTP_ERR_MISMATCH);
+        ck_assert_uint_ge(stored().failures, 1);
+}
+END_TEST
+
 START_TEST(io_recovery_not_consumed_is_not_accepted)
 {
         struct auth_outcome out;
         enum mailotp_rc rc;
 
-        fail_renames = 1;
+        fail_writes = 1;
         LEAVES("recovery/alice", rc = check_recovery_code(rcodes[0], T0, &out));
-        fail_renames = 0;
+        fail_writes = 0;
         ck_assert_msg(rc != MAILOTP_OK, "accepted a recovery code that was not consumed");
         ck_assert(recovery_file_has(rhash[0]));
         ck_assert_int_eq(check_recovery_code(rcodes[0], T0, &out), MAILOTP_OK);
@@ -1435,9 +1495,9 @@ START_TEST(io_app_password_last_use_not_recorded)
         enum mailotp_rc rc;
 
         /* last use is information: the login stands, err says why it was not recorded */
-        fail_renames = 1;
+        fail_writes = 1;
         LEAVES("apppw/alice", rc = app("alice", PW_PHONE, "imap", "h", T0, name));
-        fail_renames = 0;
+        fail_writes = 0;
         ck_assert_int_eq(rc, MAILOTP_OK);
         ck_assert_str_eq(name, "phone");
         ck_assert_str_ne(err, "");
@@ -1536,6 +1596,8 @@ static Suite *auth_suite(void)
         tcase_set_timeout(tc, 30);
         tcase_add_test(tc, io_wrong_code_not_stored_is_an_error);
         tcase_add_test(tc, io_right_code_not_stored_is_not_accepted);
+        tcase_add_test(tc, io_right_code_flush_failed_is_not_accepted);
+        tcase_add_test(tc, io_wrong_code_flush_failed_is_an_error);
         tcase_add_test(tc, io_recovery_not_consumed_is_not_accepted);
         suite_add_tcase(s, tc);
 

@@ -267,13 +267,17 @@ START_TEST(format_exact_text)
         lastlog_push(l, &ev, 20);
         ck_assert_int_eq(lastlog_format(l, buf, sizeof(buf), &len), MAILOTP_OK);
         ck_assert_uint_eq(len, strlen(buf));
-        ck_assert_str_eq(buf, "# pam_mailotp last logins\nversion = 1\n"
+        ck_assert_str_eq(buf, "# pam_mailotp last logins\nversion = 2\nkeep = 20\n"
                               "login = 1700000000 success code imap 192.0.2.1 -\n"
-                              "login = 1700000100 failure app-password:phone smtp - expired\n"
-                              "end\n");
+                              "login = 1700000100 failure app-password:phone smtp - expired\n");
         l->n = 0;
         ck_assert_int_eq(lastlog_format(l, buf, sizeof(buf), &len), MAILOTP_OK);
-        ck_assert_str_eq(buf, "# pam_mailotp last logins\nversion = 1\nend\n");
+        ck_assert_str_eq(buf, "# pam_mailotp last logins\nversion = 2\nkeep = 20\n");
+        /* one line, as appended */
+        ck_assert_int_eq(lastlog_format_line(&ev, buf, sizeof(buf), &len), MAILOTP_OK);
+        ck_assert_str_eq(buf, "login = 1700000100 failure app-password:phone smtp - expired\n");
+        ck_assert_uint_eq(len, strlen(buf));
+        ck_assert_int_eq(lastlog_format_line(&ev, buf, len, &len), MAILOTP_ERR_INVALID);
         free(l);
 }
 END_TEST
@@ -302,19 +306,42 @@ static void round_trip(struct lastlog *l)
 {
         struct lastlog *back = new_log();
         char *buf = malloc(LASTLOG_FILE_MAX);
-        size_t len = 0;
+        size_t len = 0, header, lines = 0;
 
         ck_assert_ptr_nonnull(buf);
         ck_assert_int_eq(lastlog_format(l, buf, LASTLOG_FILE_MAX, &len), MAILOTP_OK);
-        ck_assert_str_eq(buf + len - 5, "\nend\n");
+        ck_assert_uint_le(len, LASTLOG_FILE_MAX);
         ck_assert_msg(lastlog_parse(buf, len, back, err, sizeof(err)) == MAILOTP_OK, "%s", err);
         ck_assert_uint_eq(back->n, l->n);
+        ck_assert_uint_eq(back->lines, l->n);
+        ck_assert_uint_eq(back->skipped, 0);
+        ck_assert_uint_eq(back->version, 2);
         for (size_t i = 0; i < l->n; i++)
                 ck_assert_msg(event_equal(&back->ev[i], &l->ev[i]), "event %zu differs", i);
+        /*
+         * A prefix (a file cut by a crash) is refused while the header is
+         * incomplete, then reads as the entries whose lines are whole, the cut
+         * line skipped: never a wrong entry.
+         */
+        header = (size_t)(strstr(buf, "keep = ") - buf);
+        header += (size_t)(strchr(buf + header, '\n') - (buf + header)) + 1;
         for (size_t cut = 0; cut < len; cut += (len > 2000 ? 89 : 1)) {
-                ck_assert_msg(lastlog_parse(buf, cut, back, err, sizeof(err)) == MAILOTP_ERR_FORMAT,
-                              "prefix %zu/%zu accepted", cut, len);
-                ck_assert_uint_eq(back->n, 0);
+                int rc = lastlog_parse(buf, cut, back, err, sizeof(err));
+
+                if (cut < header) {
+                        ck_assert_msg(rc == MAILOTP_ERR_FORMAT, "prefix %zu/%zu accepted", cut,
+                                      len);
+                        ck_assert_uint_eq(back->n, 0);
+                        continue;
+                }
+                ck_assert_msg(rc == MAILOTP_OK, "prefix %zu/%zu: %s", cut, len, err);
+                lines = 0;
+                for (size_t i = header; i < cut; i++)
+                        lines += buf[i] == '\n';
+                ck_assert_uint_eq(back->n, lines);
+                ck_assert_uint_eq(back->skipped, cut > header && buf[cut - 1] != '\n' ? 1 : 0);
+                for (size_t i = 0; i < back->n; i++)
+                        ck_assert(event_equal(&back->ev[i], &l->ev[i]));
         }
         free(buf);
         free(back);
@@ -465,6 +492,106 @@ START_TEST(parse_end_line_rules)
 }
 END_TEST
 
+/* ---- version 2: appended lines ------------------------------------------------------------ */
+
+#define V2_HEAD "# pam_mailotp last logins\nversion = 2\nkeep = 3\n"
+
+START_TEST(v2_keeps_newest_of_keep)
+{
+        struct lastlog *l = new_log();
+        static const char text[] = V2_HEAD "login = 1 success code imap h -\n"
+                                           "login = 2 success code imap h -\n"
+                                           "login = 3 success code imap h -\n"
+                                           "login = 4 success code imap h -\n"
+                                           "login = 5 failure code imap h wrong-code\n";
+
+        ck_assert_int_eq(lastlog_parse(text, sizeof(text) - 1, l, err, sizeof(err)), MAILOTP_OK);
+        ck_assert_uint_eq(l->version, 2);
+        ck_assert_uint_eq(l->keep, 3);
+        ck_assert_uint_eq(l->lines, 5);
+        ck_assert_uint_eq(l->skipped, 0);
+        ck_assert_uint_eq(l->n, 3);
+        ck_assert_int_eq(l->ev[0].time, 3);
+        ck_assert_int_eq(l->ev[2].time, 5);
+        ck_assert_str_eq(l->ev[2].reason, "wrong-code");
+        free(l);
+}
+END_TEST
+
+START_TEST(v2_bad_lines_skipped_not_fatal)
+{
+        struct lastlog *l = new_log();
+        static const char text[] = V2_HEAD "login = 1 success code imap h -\n"
+                                           "login = 2 ok code imap h -\n"
+                                           "logon = 3 success code imap h -\n"
+                                           "login = 4 success code imap h -\n"
+                                           "\x7f\x01\n"
+                                           "login = 5 success code imap h - extra\n"
+                                           "\n# a comment\n"
+                                           "login = 6 success code imap h -\n"
+                                           "login = 7 success co";
+
+        ck_assert_int_eq(lastlog_parse(text, sizeof(text) - 1, l, err, sizeof(err)), MAILOTP_OK);
+        ck_assert_uint_eq(l->lines, 3);
+        ck_assert_uint_eq(l->skipped, 5);
+        ck_assert_uint_eq(l->n, 3);
+        ck_assert_int_eq(l->ev[0].time, 1);
+        ck_assert_int_eq(l->ev[1].time, 4);
+        ck_assert_int_eq(l->ev[2].time, 6);
+        free(l);
+}
+END_TEST
+
+START_TEST(v2_header_refused)
+{
+        static const char *const bad[] = {
+            "version = 2\n",             /* no keep */
+            "version = 2\nkeep = 0\n",   /* keep out of range */
+            "version = 2\nkeep = 201\n", /* above LASTLOG_MAX */
+            "version = 2\nkeep = x\n",   /* not a number */
+            "keep = 3\nversion = 2\n",   /* order */
+            "version = 3\nkeep = 3\n",   /* unknown version */
+            "version = 2\nkeep = 3",     /* header line cut */
+            "version = 2\n" GOOD_LOGIN,  /* entry before keep */
+            "version = 2\nversion = 2\nkeep = 3\n",
+        };
+        struct lastlog *l = new_log();
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                memset(l, 0xA5, sizeof(*l));
+                ck_assert_msg(lastlog_parse(bad[i], strlen(bad[i]), l, err, sizeof(err)) ==
+                                  MAILOTP_ERR_FORMAT,
+                              "accepted header case %zu", i);
+                assert_wiped(l);
+        }
+        free(l);
+}
+END_TEST
+
+START_TEST(v2_needs_rewrite_rules)
+{
+        struct lastlog *l = new_log();
+        static const char text[] = V2_HEAD "login = 1 success code imap h -\n";
+        size_t len = sizeof(text) - 1;
+
+        ck_assert_int_eq(lastlog_parse(text, len, l, err, sizeof(err)), MAILOTP_OK);
+        ck_assert(!lastlog_needs_rewrite(l, 3, len, 40));
+        ck_assert(lastlog_needs_rewrite(l, 4, len, 40));                   /* keep changed */
+        ck_assert(lastlog_needs_rewrite(l, 3, LASTLOG_FILE_MAX - 40, 40)); /* too big */
+        l->lines = 5;
+        ck_assert(!lastlog_needs_rewrite(l, 3, len, 40));
+        l->lines = 6; /* 2 * keep */
+        ck_assert(lastlog_needs_rewrite(l, 3, len, 40));
+        l->lines = 1;
+        l->skipped = 1;
+        ck_assert(lastlog_needs_rewrite(l, 3, len, 40));
+        l->skipped = 0;
+        l->version = 1;
+        ck_assert(lastlog_needs_rewrite(l, 3, len, 40));
+        free(l);
+}
+END_TEST
+
 static Suite *lastlog_suite(void)
 {
         Suite *s = suite_create("lastlog");
@@ -495,6 +622,10 @@ static Suite *lastlog_suite(void)
         tcase_add_test(tc, parse_refused);
         tcase_add_test(tc, parse_too_many);
         tcase_add_test(tc, parse_end_line_rules);
+        tcase_add_test(tc, v2_keeps_newest_of_keep);
+        tcase_add_test(tc, v2_bad_lines_skipped_not_fatal);
+        tcase_add_test(tc, v2_header_refused);
+        tcase_add_test(tc, v2_needs_rewrite_rules);
         suite_add_tcase(s, tc);
         return s;
 }

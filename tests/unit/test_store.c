@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "slots.h"
 #include "store.h"
 #include "testutil.h"
 
@@ -392,6 +393,211 @@ START_TEST(state_corrupt)
 }
 END_TEST
 
+/* The state file's two slots (slots.h), read back independently of slots.c. */
+static uint64_t slot_seq(const unsigned char *image, int i)
+{
+        uint64_t v = 0;
+
+        for (int b = 7; b >= 0; b--)
+                v = (v << 8) | image[(size_t)i * SLOTS_SLOT_SIZE + 8 + (size_t)b];
+        return v;
+}
+
+static unsigned char *read_state_image(const char *key, struct stat *sb)
+{
+        char p[800];
+        size_t len = 0;
+        unsigned char *image;
+
+        sub_path(p, sizeof(p), "state", key);
+        ck_assert_int_eq(lstat(p, sb), 0);
+        image = (unsigned char *)tu_read_file(p, &len);
+        ck_assert_ptr_nonnull(image);
+        ck_assert_uint_eq(len, SLOTS_FILE_SIZE);
+        return image;
+}
+
+static void save_failures(struct store *st, unsigned failures)
+{
+        struct otp_state s;
+
+        state_init(&s);
+        s.failures = failures;
+        ck_assert_msg(store_state_save(st, "alice", &s, err, sizeof(err)) == MAILOTP_OK, "%s", err);
+}
+
+static unsigned load_failures(struct store *st)
+{
+        struct otp_state s;
+
+        ck_assert_msg(store_state_load(st, "alice", &s, err, sizeof(err)) == MAILOTP_OK, "%s", err);
+        return s.failures;
+}
+
+START_TEST(state_written_in_place_alternating_slots)
+{
+        struct store *st = open_store(STORE_CREATE);
+        struct stat first, sb;
+        unsigned char *image;
+
+        save_failures(st, 1); /* a new file: slot 0, number 1 */
+        image = read_state_image("alice", &first);
+        ck_assert_uint_eq(slot_seq(image, 0), 1);
+        ck_assert_uint_eq(slot_seq(image, 1), 0);
+        ck_assert_mem_eq(image, "MOTPSLOT", 8);
+        free(image);
+        for (unsigned i = 2; i <= 5; i++) {
+                save_failures(st, i);
+                image = read_state_image("alice", &sb);
+                /* the same file, its older slot overwritten with the next number */
+                ck_assert_uint_eq(sb.st_ino, first.st_ino);
+                ck_assert_uint_eq(sb.st_nlink, 1);
+                ck_assert_uint_eq(sb.st_mode & 07777, 0600);
+                ck_assert_uint_eq(slot_seq(image, (int)((i - 1) % 2)), i);
+                ck_assert_uint_eq(slot_seq(image, (int)(i % 2)), i - 1);
+                free(image);
+                ck_assert_uint_eq(load_failures(st), i);
+        }
+        store_close(st);
+}
+END_TEST
+
+START_TEST(state_torn_slot_falls_back)
+{
+        struct store *st = open_store(STORE_CREATE);
+        struct stat sb;
+        unsigned char *image;
+        char p[800];
+        struct otp_state s;
+
+        save_failures(st, 1);
+        save_failures(st, 2); /* slot 1 is the newest */
+        image = read_state_image("alice", &sb);
+        sub_path(p, sizeof(p), "state", "alice");
+        /* Damage the newest slot anywhere in its header or payload: the older one counts. */
+        for (size_t off = 0; off < SLOTS_HEADER_SIZE + 40; off++) {
+                image[SLOTS_SLOT_SIZE + off] ^= 0x20;
+                tu_write_file(p, (const char *)image, SLOTS_FILE_SIZE, 0600);
+                ck_assert_msg(load_failures(st) == 1, "byte %zu flipped", off);
+                image[SLOTS_SLOT_SIZE + off] ^= 0x20;
+        }
+        /* A write after a torn slot overwrites the torn one, not the good one. */
+        image[SLOTS_SLOT_SIZE + 30] ^= 0x20;
+        tu_write_file(p, (const char *)image, SLOTS_FILE_SIZE, 0600);
+        save_failures(st, 3);
+        free(image);
+        image = read_state_image("alice", &sb);
+        ck_assert_uint_eq(slot_seq(image, 0), 1);
+        ck_assert_uint_eq(slot_seq(image, 1), 2);
+        ck_assert_uint_eq(load_failures(st), 3);
+        /* Both slots damaged: refused, never read as a fresh state. */
+        image[30] ^= 0x20;
+        image[SLOTS_SLOT_SIZE + 30] ^= 0x20;
+        tu_write_file(p, (const char *)image, SLOTS_FILE_SIZE, 0600);
+        ck_assert_int_eq(store_state_load(st, "alice", &s, err, sizeof(err)), MAILOTP_ERR_FORMAT);
+        ck_assert_str_ne(err, "");
+        /* Both slots valid with the same number: tampered, refused. */
+        image[30] ^= 0x20;
+        image[SLOTS_SLOT_SIZE + 30] ^= 0x20;
+        memcpy(image + SLOTS_SLOT_SIZE, image, SLOTS_SLOT_SIZE);
+        tu_write_file(p, (const char *)image, SLOTS_FILE_SIZE, 0600);
+        ck_assert_int_eq(store_state_load(st, "alice", &s, err, sizeof(err)), MAILOTP_ERR_FORMAT);
+        free(image);
+        store_close(st);
+}
+END_TEST
+
+START_TEST(state_cut_or_grown_refused)
+{
+        struct store *st = open_store(STORE_CREATE);
+        struct stat sb;
+        unsigned char *image;
+        char p[800];
+        struct otp_state s;
+        static const size_t cuts[] = {0, 1, 8, 23, 24, 100, 4095, 4096, 4097, 8000, 8191};
+
+        save_failures(st, 1);
+        save_failures(st, 2);
+        image = read_state_image("alice", &sb);
+        sub_path(p, sizeof(p), "state", "alice");
+        for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+                tu_write_file(p, (const char *)image, cuts[i], 0600);
+                ck_assert_msg(store_state_load(st, "alice", &s, err, sizeof(err)) ==
+                                  MAILOTP_ERR_FORMAT,
+                              "cut at %zu accepted", cuts[i]);
+        }
+        {
+                unsigned char *big = calloc(1, SLOTS_FILE_SIZE + 1);
+
+                ck_assert_ptr_nonnull(big);
+                memcpy(big, image, SLOTS_FILE_SIZE);
+                tu_write_file(p, (const char *)big, SLOTS_FILE_SIZE + 1, 0600);
+                ck_assert_int_eq(store_state_load(st, "alice", &s, err, sizeof(err)),
+                                 MAILOTP_ERR_UNSAFE_FILE);
+                free(big);
+        }
+        free(image);
+        store_close(st);
+}
+END_TEST
+
+START_TEST(state_text_of_0_1_0_read_then_converted)
+{
+        struct store *st = open_store(STORE_CREATE);
+        static const char old[] = "# pam_mailotp user state: do not edit\nversion = 1\n"
+                                  "last_step = 56666667\nfailures = 3\nlocked_until = 0\n"
+                                  "last_failure = 1700000800\nlast_success = 1700000001\nend\n";
+        struct otp_state s;
+        struct stat sb;
+        unsigned char *image;
+        char p[800];
+
+        save_failures(st, 9); /* makes state/ */
+        sub_path(p, sizeof(p), "state", "alice");
+        tu_write_file(p, old, sizeof(old) - 1, 0600);
+        ck_assert_int_eq(store_state_load(st, "alice", &s, err, sizeof(err)), MAILOTP_OK);
+        ck_assert_uint_eq(s.failures, 3);
+        ck_assert_uint_eq(s.last_step, 56666667);
+        s.failures = 4;
+        ck_assert_int_eq(store_state_save(st, "alice", &s, err, sizeof(err)), MAILOTP_OK);
+        image = read_state_image("alice", &sb);
+        ck_assert_uint_eq(slot_seq(image, 0), 1);
+        free(image);
+        ck_assert_uint_eq(load_failures(st), 4);
+        store_close(st);
+}
+END_TEST
+
+START_TEST(state_in_place_write_refuses_unsafe_file)
+{
+        struct store *st = open_store(STORE_CREATE);
+        char p[800], q[800];
+        struct stat sb;
+        unsigned char *image;
+
+        save_failures(st, 1);
+        sub_path(p, sizeof(p), "state", "alice");
+        tu_join(q, sizeof(q), base, "elsewhere");
+        ck_assert_int_eq(link(p, q), 0); /* a second name: writing would change it too */
+        ck_assert_int_eq(store_state_save(st, "alice", &(struct otp_state){0}, err, sizeof(err)),
+                         MAILOTP_ERR_UNSAFE_FILE);
+        image = read_state_image("alice", &sb);
+        ck_assert_uint_eq(slot_seq(image, 1), 0); /* not written */
+        free(image);
+        ck_assert_int_eq(unlink(q), 0);
+        ck_assert_int_eq(chmod(p, 0640), 0);
+        ck_assert_int_eq(store_state_save(st, "alice", &(struct otp_state){0}, err, sizeof(err)),
+                         MAILOTP_ERR_UNSAFE_FILE);
+        ck_assert_int_eq(chmod(p, 0600), 0);
+        ck_assert_int_eq(unlink(p), 0);
+        ck_assert_int_eq(symlink(q, p), 0);
+        ck_assert_int_eq(store_state_save(st, "alice", &(struct otp_state){0}, err, sizeof(err)),
+                         MAILOTP_ERR_UNSAFE_FILE);
+        ck_assert(!tu_exists(q));
+        store_close(st);
+}
+END_TEST
+
 /* ---- delete --------------------------------------------------------------------------- */
 
 START_TEST(user_delete)
@@ -664,17 +870,6 @@ static enum mailotp_rc load_recovery(struct store *st, const char *key)
         return store_recovery_load(st, key, &l, err, sizeof(err));
 }
 
-static enum mailotp_rc load_lastlog(struct store *st, const char *key)
-{
-        struct lastlog *l = malloc(sizeof(*l));
-        enum mailotp_rc rc;
-
-        ck_assert_ptr_nonnull(l);
-        rc = store_lastlog_load(st, key, l, err, sizeof(err));
-        free(l);
-        return rc;
-}
-
 START_TEST(record_and_state_files_end_line)
 {
         struct store *st = open_store(STORE_CREATE);
@@ -693,7 +888,20 @@ START_TEST(record_and_state_files_end_line)
         ck_assert_int_eq(store_state_save(st, "alice", &s, err, sizeof(err)), MAILOTP_OK);
         store_close(st);
         assert_file_ends_and_cuts_refused("records", "alice", load_record);
-        assert_file_ends_and_cuts_refused("state", "alice", load_state);
+        /* the state's payload is the same text, "end" line included */
+        {
+                struct stat sb;
+                unsigned char *image = read_state_image("alice", &sb);
+                uint32_t plen = (uint32_t)image[16] | (uint32_t)image[17] << 8 |
+                                (uint32_t)image[18] << 16 | (uint32_t)image[19] << 24;
+
+                ck_assert_uint_ge(plen, 5);
+                ck_assert_mem_eq(image + SLOTS_HEADER_SIZE + plen - 5, "\nend\n", 5);
+                free(image);
+                st = open_store(0);
+                ck_assert_int_eq(load_state(st, "alice"), MAILOTP_OK);
+                store_close(st);
+        }
 }
 END_TEST
 
@@ -784,28 +992,108 @@ START_TEST(recovery_round_trip)
 }
 END_TEST
 
+static void append_at(struct store *st, int64_t t, size_t keep)
+{
+        struct lastlog_event ev;
+
+        lastlog_event_set(&ev, t, (int)(t % 2), "code", "imap", "192.0.2.1", NULL);
+        ck_assert_msg(store_lastlog_append(st, "alice", &ev, keep, err, sizeof(err)) == MAILOTP_OK,
+                      "%s", err);
+}
+
+static size_t count_lines(const char *text)
+{
+        size_t n = 0;
+
+        for (const char *q = text; (q = strstr(q, "login = ")) != NULL; q++)
+                n++;
+        return n;
+}
+
 START_TEST(lastlog_append_and_keep)
 {
         struct store *st = open_store(STORE_CREATE);
         struct lastlog *l = malloc(sizeof(*l));
-        struct lastlog_event ev;
+        struct stat first, sb;
+        char p[800], *text;
+        size_t len = 0;
 
         ck_assert_ptr_nonnull(l);
         ck_assert_int_eq(store_lastlog_load(st, "alice", l, err, sizeof(err)),
                          MAILOTP_ERR_NOT_FOUND);
-        for (int i = 0; i < 8; i++) {
-                lastlog_event_set(&ev, 1700000000 + i, i % 2, "code", "imap", "192.0.2.1", NULL);
-                ck_assert_msg(store_lastlog_append(st, "alice", &ev, 5, err, sizeof(err)) ==
-                                  MAILOTP_OK,
-                              "%s", err);
+        sub_path(p, sizeof(p), "last", "alice");
+        append_at(st, 1700000000, 5);
+        ck_assert_int_eq(lstat(p, &first), 0);
+        text = tu_read_file(p, &len);
+        ck_assert_str_eq(text, "# pam_mailotp last logins\nversion = 2\nkeep = 5\n"
+                               "login = 1700000000 failure code imap 192.0.2.1 -\n");
+        free(text);
+        /* appended in place up to 2 * keep entries ... */
+        for (int i = 1; i < 10; i++) {
+                append_at(st, 1700000000 + i, 5);
+                ck_assert_int_eq(lstat(p, &sb), 0);
+                ck_assert_uint_eq(sb.st_ino, first.st_ino);
+                text = tu_read_file(p, &len);
+                ck_assert_uint_eq(count_lines(text), (size_t)i + 1);
+                free(text);
+                ck_assert_int_eq(store_lastlog_load(st, "alice", l, err, sizeof(err)), MAILOTP_OK);
+                ck_assert_uint_eq(l->n, i + 1 < 5 ? (size_t)i + 1 : 5);
+                ck_assert_int_eq(l->ev[l->n - 1].time, 1700000000 + i);
+                ck_assert_int_eq(l->ev[0].time, 1700000000 + (i + 1 < 5 ? 0 : i - 4));
         }
+        /* ... then rewritten with the newest keep */
+        append_at(st, 1700000010, 5);
+        text = tu_read_file(p, &len);
+        ck_assert_uint_eq(count_lines(text), 5);
+        ck_assert_ptr_nonnull(strstr(text, "login = 1700000006 "));
+        ck_assert_ptr_null(strstr(text, "login = 1700000005 "));
+        free(text);
         ck_assert_int_eq(store_lastlog_load(st, "alice", l, err, sizeof(err)), MAILOTP_OK);
         ck_assert_uint_eq(l->n, 5);
-        ck_assert_int_eq(l->ev[0].time, 1700000003);
-        ck_assert_int_eq(l->ev[4].time, 1700000007);
-        ck_assert_str_eq(l->ev[4].result, "success");
+        ck_assert_int_eq(l->ev[0].time, 1700000006);
+        ck_assert_int_eq(l->ev[4].time, 1700000010);
+        ck_assert_str_eq(l->ev[4].result, "failure");
+        /* another keep: rewritten at once with the new one */
+        append_at(st, 1700000011, 3);
+        ck_assert_int_eq(store_lastlog_load(st, "alice", l, err, sizeof(err)), MAILOTP_OK);
+        ck_assert_uint_eq(l->n, 3);
+        ck_assert_uint_eq(l->keep, 3);
+        ck_assert_int_eq(l->ev[0].time, 1700000009);
         store_close(st);
-        assert_file_ends_and_cuts_refused("last", "alice", load_lastlog);
+        free(l);
+}
+END_TEST
+
+/* A crash in the middle of an append leaves part of a line: skipped, then repaired. */
+START_TEST(lastlog_torn_line_skipped_then_repaired)
+{
+        struct store *st = open_store(STORE_CREATE);
+        struct lastlog *l = malloc(sizeof(*l));
+        char p[800], *text;
+        size_t len = 0;
+        static const char torn[] = "# pam_mailotp last logins\nversion = 2\nkeep = 20\n"
+                                   "login = 1700000000 success code imap 192.0.2.1 -\n"
+                                   "login = 17000\x01garbage\n"
+                                   "login = 1700000002 success code imap 192.0.2.1 -\n"
+                                   "login = 1700000003 succ";
+
+        ck_assert_ptr_nonnull(l);
+        append_at(st, 1, 20);
+        sub_path(p, sizeof(p), "last", "alice");
+        tu_write_file(p, torn, sizeof(torn) - 1, 0600);
+        ck_assert_int_eq(store_lastlog_load(st, "alice", l, err, sizeof(err)), MAILOTP_OK);
+        ck_assert_uint_eq(l->n, 2);
+        ck_assert_uint_eq(l->skipped, 2);
+        ck_assert_int_eq(l->ev[1].time, 1700000002);
+        /* the next entry rewrites the log: nothing valid lost, the fragments gone */
+        append_at(st, 1700000004, 20);
+        text = tu_read_file(p, &len);
+        ck_assert_str_eq(text, "# pam_mailotp last logins\nversion = 2\nkeep = 20\n"
+                               "login = 1700000000 success code imap 192.0.2.1 -\n"
+                               "login = 1700000002 success code imap 192.0.2.1 -\n"
+                               "login = 1700000004 failure code imap 192.0.2.1 -\n");
+        free(text);
+        store_close(st);
         free(l);
 }
 END_TEST
@@ -1021,6 +1309,11 @@ static Suite *store_suite(void)
         tcase_add_test(tc, state_round_trip);
         tcase_add_test(tc, state_load_missing);
         tcase_add_test(tc, state_corrupt);
+        tcase_add_test(tc, state_written_in_place_alternating_slots);
+        tcase_add_test(tc, state_torn_slot_falls_back);
+        tcase_add_test(tc, state_cut_or_grown_refused);
+        tcase_add_test(tc, state_text_of_0_1_0_read_then_converted);
+        tcase_add_test(tc, state_in_place_write_refuses_unsafe_file);
         tcase_add_test(tc, user_delete);
         tcase_add_test(tc, user_delete_absent);
         tcase_add_test(tc, user_delete_record_only);
@@ -1033,6 +1326,7 @@ static Suite *store_suite(void)
         tcase_add_test(tc, apppw_round_trip);
         tcase_add_test(tc, recovery_round_trip);
         tcase_add_test(tc, lastlog_append_and_keep);
+        tcase_add_test(tc, lastlog_torn_line_skipped_then_repaired);
         tcase_add_test(tc, lastlog_corrupt_started_afresh);
         tcase_add_test(tc, lastlog_unreadable_kept);
         tcase_add_test(tc, user_delete_removes_recovery_keeps_apppw_and_log);

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The two-slot file format (src/slots.c): the CRC against the standard check
+ * value and against Python's zlib.crc32 as an independent oracle, encode and
+ * decode, and which slot a reader takes.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slots.h"
+#include "testutil.h"
+
+/* zlib.crc32 of len bytes (hex-encoded through a pipe to python3). */
+static uint32_t zlib_crc32(const unsigned char *p, size_t len)
+{
+        char *hex = malloc(2 * len + 1), *cmd = malloc(2 * len + 200), line[64];
+        unsigned long v = 0;
+        FILE *f;
+
+        ck_assert_ptr_nonnull(hex);
+        ck_assert_ptr_nonnull(cmd);
+        tu_hex(p, len, hex);
+        snprintf(cmd, 2 * len + 200,
+                 "python3 -c 'import zlib,sys; print(zlib.crc32(bytes.fromhex(sys.argv[1])))' "
+                 "'%s'",
+                 hex);
+        f = popen(cmd, "r");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+        ck_assert_int_eq(pclose(f), 0);
+        ck_assert_int_eq(sscanf(line, "%lu", &v), 1);
+        free(hex);
+        free(cmd);
+        return (uint32_t)v;
+}
+
+START_TEST(crc_check_value)
+{
+        ck_assert_uint_eq(slots_crc32(0, "123456789", 9), 0xCBF43926U);
+        ck_assert_uint_eq(slots_crc32(0, "", 0), 0);
+        /* incremental = one go */
+        ck_assert_uint_eq(slots_crc32(slots_crc32(0, "1234", 4), "56789", 5), 0xCBF43926U);
+}
+END_TEST
+
+START_TEST(crc_matches_zlib)
+{
+        unsigned char buf[300];
+        unsigned s = 12345;
+
+        for (size_t len = 0; len < sizeof(buf); len += 37) {
+                for (size_t i = 0; i < len; i++) {
+                        s = s * 1103515245U + 12345U;
+                        buf[i] = (unsigned char)(s >> 16);
+                }
+                ck_assert_uint_eq(slots_crc32(0, buf, len), zlib_crc32(buf, len));
+        }
+}
+END_TEST
+
+START_TEST(encode_layout_and_decode)
+{
+        unsigned char slot[SLOTS_SLOT_SIZE];
+        const unsigned char *payload;
+        size_t len;
+        uint64_t seq;
+        static const char text[] = "version = 1\nend\n";
+
+        ck_assert_int_eq(slots_encode(0x0102030405060708ULL, text, sizeof(text) - 1, slot), 0);
+        ck_assert_mem_eq(slot, "MOTPSLOT", 8);
+        ck_assert_mem_eq(slot + 8, "\x08\x07\x06\x05\x04\x03\x02\x01", 8);
+        ck_assert_uint_eq(slot[16], sizeof(text) - 1);
+        ck_assert_uint_eq(slot[17] | slot[18] | slot[19], 0);
+        ck_assert_mem_eq(slot + 24, text, sizeof(text) - 1);
+        for (size_t i = 24 + sizeof(text) - 1; i < SLOTS_SLOT_SIZE; i++)
+                ck_assert_uint_eq(slot[i], 0);
+        {
+                /* the stored CRC is zlib's over bytes 0..19 and the payload */
+                unsigned char covered[20 + sizeof(text) - 1];
+                uint32_t want;
+
+                memcpy(covered, slot, 20);
+                memcpy(covered + 20, text, sizeof(text) - 1);
+                want = zlib_crc32(covered, sizeof(covered));
+                ck_assert_uint_eq(
+                    slot[20] | slot[21] << 8 | slot[22] << 16 | (uint32_t)slot[23] << 24, want);
+        }
+        ck_assert_int_eq(slots_decode(slot, &seq, &payload, &len), 1);
+        ck_assert_uint_eq(seq, 0x0102030405060708ULL);
+        ck_assert_uint_eq(len, sizeof(text) - 1);
+        ck_assert_ptr_eq(payload, slot + 24);
+}
+END_TEST
+
+START_TEST(encode_bounds)
+{
+        unsigned char slot[SLOTS_SLOT_SIZE];
+        char big[SLOTS_PAYLOAD_MAX + 1];
+
+        memset(big, 'x', sizeof(big));
+        ck_assert_int_eq(slots_encode(0, "x", 1, slot), -1);
+        ck_assert_int_eq(slots_encode(1, "x", 0, slot), -1);
+        ck_assert_int_eq(slots_encode(1, big, SLOTS_PAYLOAD_MAX + 1, slot), -1);
+        ck_assert_int_eq(slots_encode(1, big, SLOTS_PAYLOAD_MAX, slot), 0);
+        ck_assert_int_eq(slots_encode(UINT64_MAX, "x", 1, slot), 0);
+}
+END_TEST
+
+/* Every single-bit change of the header or the payload is detected. */
+START_TEST(decode_detects_every_bit_flip)
+{
+        unsigned char slot[SLOTS_SLOT_SIZE];
+        const unsigned char *payload;
+        size_t len;
+        uint64_t seq;
+        static const char text[] = "last_step = 56666667\nfailures = 0\nend\n";
+        size_t covered = 24 + sizeof(text) - 1;
+
+        ck_assert_int_eq(slots_encode(7, text, sizeof(text) - 1, slot), 0);
+        for (size_t i = 0; i < covered; i++) {
+                for (int b = 0; b < 8; b++) {
+                        slot[i] ^= (unsigned char)(1U << b);
+                        ck_assert_msg(slots_decode(slot, &seq, &payload, &len) == 0,
+                                      "bit %d of byte %zu", b, i);
+                        slot[i] ^= (unsigned char)(1U << b);
+                }
+        }
+        ck_assert_int_eq(slots_decode(slot, &seq, &payload, &len), 1);
+}
+END_TEST
+
+START_TEST(decode_refuses_bad_lengths)
+{
+        unsigned char slot[SLOTS_SLOT_SIZE];
+        const unsigned char *payload;
+        size_t len;
+        uint64_t seq;
+
+        memset(slot, 0, sizeof(slot));
+        ck_assert_int_eq(slots_decode(slot, &seq, &payload, &len), 0); /* all zero */
+        ck_assert_int_eq(slots_encode(1, "x", 1, slot), 0);
+        /* a length beyond the slot, with a CRC that would match if it were read */
+        slot[16] = 0xFF;
+        slot[17] = 0xFF;
+        ck_assert_int_eq(slots_decode(slot, &seq, &payload, &len), 0);
+}
+END_TEST
+
+static void image_with(unsigned char *image, uint64_t s0, uint64_t s1)
+{
+        memset(image, 0, SLOTS_FILE_SIZE);
+        if (s0 != 0)
+                ck_assert_int_eq(slots_encode(s0, "zero", 4, image), 0);
+        if (s1 != 0)
+                ck_assert_int_eq(slots_encode(s1, "one", 3, image + SLOTS_SLOT_SIZE), 0);
+}
+
+START_TEST(pick_rules)
+{
+        unsigned char *image = malloc(SLOTS_FILE_SIZE);
+        const unsigned char *payload;
+        size_t len;
+        uint64_t seq;
+
+        ck_assert_ptr_nonnull(image);
+        image_with(image, 1, 0);
+        ck_assert_int_eq(slots_pick(image, SLOTS_FILE_SIZE, &seq, &payload, &len), 0);
+        ck_assert_uint_eq(seq, 1);
+        ck_assert_mem_eq(payload, "zero", 4);
+        image_with(image, 1, 2);
+        ck_assert_int_eq(slots_pick(image, SLOTS_FILE_SIZE, &seq, &payload, &len), 1);
+        ck_assert_uint_eq(len, 3);
+        image_with(image, 3, 2);
+        ck_assert_int_eq(slots_pick(image, SLOTS_FILE_SIZE, &seq, &payload, &len), 0);
+        ck_assert_uint_eq(seq, 3);
+        image_with(image, 0, 9);
+        ck_assert_int_eq(slots_pick(image, SLOTS_FILE_SIZE, &seq, &payload, &len), 1);
+        /* the newest torn: the older */
+        image_with(image, 3, 4);
+        image[SLOTS_SLOT_SIZE + 25] ^= 1;
+        ck_assert_int_eq(slots_pick(image, SLOTS_FILE_SIZE, &seq, &payload, &len), 0);
+        ck_assert_uint_eq(seq, 3);
+        /* none, the same number twice, a wrong size */
+        image_with(image, 0, 0);
+        ck_assert_int_eq(slots_pick(image, SLOTS_FILE_SIZE, &seq, &payload, &len), -1);
+        image_with(image, 5, 5);
+        ck_assert_int_eq(slots_pick(image, SLOTS_FILE_SIZE, &seq, &payload, &len), -1);
+        image_with(image, 1, 2);
+        ck_assert_int_eq(slots_pick(image, SLOTS_FILE_SIZE - 1, &seq, &payload, &len), -1);
+        ck_assert_int_eq(slots_pick(image, 0, &seq, &payload, &len), -1);
+        free(image);
+}
+END_TEST
+
+static Suite *slots_suite(void)
+{
+        Suite *s = suite_create("slots");
+        TCase *tc = tcase_create("slots");
+
+        tcase_add_test(tc, crc_check_value);
+        tcase_add_test(tc, crc_matches_zlib);
+        tcase_add_test(tc, encode_layout_and_decode);
+        tcase_add_test(tc, encode_bounds);
+        tcase_add_test(tc, decode_detects_every_bit_flip);
+        tcase_add_test(tc, decode_refuses_bad_lengths);
+        tcase_add_test(tc, pick_rules);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void)
+{
+        return tu_main(slots_suite());
+}
