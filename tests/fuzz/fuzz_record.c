@@ -41,8 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
                 if (slots_pick(data, size, &seq, &payload, &plen) >= 0) {
                         if (slots_encode(seq, payload, plen, slot) != 0 ||
-                            slots_decode(slot, &seq2, &p2, &l2) != 1 || seq2 != seq ||
-                            l2 != plen || memcmp(p2, payload, plen) != 0)
+                            slots_decode(slot, &seq2, &p2, &l2) != 1 || seq2 != seq || l2 != plen ||
+                            memcmp(p2, payload, plen) != 0)
                                 abort();
                         (void)state_parse((const char *)payload, plen, &s, err, sizeof(err));
                 }
