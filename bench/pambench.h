@@ -40,9 +40,10 @@ enum raw_floor {
         RAW_TOTP = 0,       /* oath_totp_validate2 over a +-1 window, no match (3 HMACs) */
         RAW_READ,           /* open + fstat + read + close of a 195-byte file */
         RAW_REWRITE,        /* temp + write + fsync + close + rename + directory fsync */
-        RAW_REWRITE_NOSYNC, /* the same without either fsync (the last-logins log) */
+        RAW_REWRITE_NOSYNC, /* the same without either fsync (0.1.0's last-logins write) */
         RAW_REWRITE_FILE,   /* temp + fsync + rename, no directory fsync (google-authenticator) */
-        RAW_PWRITE_DSYNC,   /* overwrite 150 bytes in place + fdatasync (one flush, no journal) */
+        RAW_PWRITE_DSYNC,   /* one 4 KiB slot overwritten in place + fdatasync (our state write) */
+        RAW_APPEND,         /* open O_APPEND + one line + close (our last-logins entry) */
         RAW_COUNT
 };
 

@@ -3,10 +3,12 @@
  * Preparing the three modules' stores for N mailboxes.  Enrolling 100,000
  * mailboxes through the CLI would take hours, so the files an `enroll` +
  * `confirm` leaves behind are written directly, in the store's documented
- * format (src/record.c: record_format, state_format); bench/run then checks
+ * format (src/record.c: record_format, state_format; the state in a two-slot
+ * file, src/slots.h, encoded with the store's own slots_encode); bench/run then checks
  * a sample with `mailotp status` and adds application passwords with the CLI.
  */
 #include "pambench.h"
+#include "slots.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -138,6 +140,7 @@ static int make_dir(int atfd, const char *name, int *fd_out)
 static int put_ours(int rec_fd, int state_fd, int lock_fd, const char *user, const char *b32,
                     int64_t now)
 {
+        static unsigned char image[SLOTS_FILE_SIZE];
         char buf[512];
         int n;
 
@@ -152,8 +155,9 @@ static int put_ours(int rec_fd, int state_fd, int lock_fd, const char *user, con
                      "# pam_mailotp user state: do not edit\nversion = 1\nlast_step = %lld\n"
                      "failures = 0\nlocked_until = 0\nlast_failure = 0\nlast_success = %lld\nend\n",
                      (long long)(now / BENCH_PERIOD), (long long)now);
-        if (n < 0 || (size_t)n >= sizeof(buf) ||
-            put_file(state_fd, user, buf, (size_t)n, 0600) != 0)
+        memset(image, 0, sizeof(image));
+        if (n < 0 || (size_t)n >= sizeof(buf) || slots_encode(1, buf, (size_t)n, image) != 0 ||
+            put_file(state_fd, user, (const char *)image, sizeof(image), 0600) != 0)
                 return -1;
         return put_file(lock_fd, user, "", 0, 0600);
 }

@@ -90,18 +90,49 @@ fail:
         return -1;
 }
 
-/* Overwrite the start of an existing file in place and flush the data only. */
-static int one_pwrite(int dirfd)
+/*
+ * What our state write does (src/fileio.c fio_slots_write): open the two-slot
+ * file, read both slots, overwrite the older 4 KiB slot in place, fdatasync.
+ */
+static int one_pwrite(int dirfd, unsigned seq)
 {
-        int fd = openat(dirfd, "slot", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        static const size_t slot = 4096;
+        unsigned char image[2 * 4096];
+        int fd = openat(dirfd, "slot", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         int rc = -1;
 
         if (fd < 0)
                 return -1;
-        if (pwrite(fd, state_text, sizeof(state_text) - 1, 0) ==
-                (ssize_t)(sizeof(state_text) - 1) &&
+        memset(image, 0, sizeof(image));
+        memcpy(image + (seq % 2) * slot, state_text, sizeof(state_text) - 1);
+        if (pread(fd, image + slot * (1 - seq % 2), slot, (off_t)(slot * (1 - seq % 2))) >= 0 &&
+            pwrite(fd, image + (seq % 2) * slot, slot, (off_t)((seq % 2) * slot)) ==
+                (ssize_t)slot &&
             fdatasync(fd) == 0)
                 rc = 0;
+        if (close(fd) != 0)
+                rc = -1;
+        return rc;
+}
+
+/* What our last-logins entry costs: open with O_APPEND, read it, one write, close. */
+static int one_append(int dirfd)
+{
+        static const char line[] = "login = 1795999605 success code imap 192.0.2.1 code-accepted\n";
+        char buf[8192];
+        int fd = openat(dirfd, "log", O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        int rc = -1;
+        struct stat st;
+
+        if (fd < 0)
+                return -1;
+        if (fstat(fd, &st) == 0 && st.st_size > 40 * (off_t)(sizeof(line) - 1) &&
+            ftruncate(fd, 0) != 0)
+                goto out;
+        if (read(fd, buf, sizeof(buf)) >= 0 &&
+            write(fd, line, sizeof(line) - 1) == (ssize_t)(sizeof(line) - 1))
+                rc = 0;
+out:
         if (close(fd) != 0)
                 rc = -1;
         return rc;
@@ -154,7 +185,10 @@ int raw_run(enum raw_floor which, const char *work, double duration_s, unsigned 
                         rc = one_rewrite(dirfd, i, 1);
                         break;
                 case RAW_PWRITE_DSYNC:
-                        rc = one_pwrite(dirfd);
+                        rc = one_pwrite(dirfd, i);
+                        break;
+                case RAW_APPEND:
+                        rc = one_append(dirfd);
                         break;
                 case RAW_REWRITE_NOSYNC:
                         rc = one_rewrite(dirfd, i, 0);
