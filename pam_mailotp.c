@@ -431,9 +431,15 @@ static void add_grace(struct login *lg, const char *pass, struct auth_code *ac)
         }
         memcpy(both, pass, plen);
         memcpy(both + plen, ac->code, clen);
+        lg->err[0] = '\0';
         if (auth_grace_fingerprint(skey, lg->key, lg->service, lg->rhost, both, plen + clen,
-                                   ac->grace) == MAILOTP_OK)
+                                   ac->grace, lg->err, sizeof(lg->err)) == MAILOTP_OK) {
                 ac->has_grace = 1;
+        } else {
+                /* Without a fingerprint this login grants no reuse; the code is still checked. */
+                log_outcome(lg, LOG_WARNING, "warning", "no-reuse-grace-fingerprint", NULL);
+                lg->err[0] = '\0';
+        }
         secure_memzero(skey, sizeof(skey));
         secure_memzero(both, sizeof(both));
 }

@@ -896,7 +896,7 @@ static int cmd_app_add(struct cli *c, const char *name)
         e = &l->e[l->n];
         memset(e, 0, sizeof(*e));
         if (rc == MAILOTP_OK)
-                rc = apppw_hash(skey, c->key, letters, e->hash);
+                rc = apppw_hash(skey, c->key, letters, e->hash, c->err, sizeof(c->err));
         secure_memzero(skey, sizeof(skey));
         if (rc != MAILOTP_OK) {
                 ex = store_fail(c, rc, "making the password");
@@ -1105,7 +1105,8 @@ static int cmd_recovery(struct cli *c)
                                     sizeof(letters)) != 0)
                         rc = MAILOTP_ERR_CRYPTO;
                 if (rc == MAILOTP_OK)
-                        rc = recovery_hash(skey, c->key, letters, rl.hash[i]);
+                        rc = recovery_hash(skey, c->key, letters, rl.hash[i], c->err,
+                                           sizeof(c->err));
         }
         secure_memzero(skey, sizeof(skey));
         secure_memzero(letters, sizeof(letters));

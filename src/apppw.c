@@ -119,7 +119,8 @@ int apppw_service_allowed(const struct apppw_entry *e, const char *service)
 }
 
 enum mailotp_rc apppw_hash(const unsigned char server_key[MAC_KEY_LEN], const char *store_key,
-                           const char *letters, unsigned char out[MAC_LEN])
+                           const char *letters, unsigned char out[MAC_LEN], char *err,
+                           size_t errlen)
 {
         struct mac_part parts[3] = {
             {"apppw", 5},
@@ -127,7 +128,7 @@ enum mailotp_rc apppw_hash(const unsigned char server_key[MAC_KEY_LEN], const ch
             {letters, strlen(letters)},
         };
 
-        return mac_compute(server_key, parts, 3, out);
+        return mac_compute_err(server_key, parts, 3, out, err, errlen);
 }
 
 int apppw_find(const struct apppw_list *l, const unsigned char hash[MAC_LEN])

@@ -58,9 +58,11 @@ int apppw_services_parse(const char *in, char *out, size_t outsz, char *err, siz
 /* 1 when `service` is allowed by the entry's list. */
 int apppw_service_allowed(const struct apppw_entry *e, const char *service);
 
-/* The keyed hash of a normalised password (APPPW_LETTERS letters) for `key`. */
+/* The keyed hash of a normalised password (APPPW_LETTERS letters) for `key`.
+ * MAILOTP_OK, or MAILOTP_ERR_CRYPTO with the reason in err (see mac.h). */
 enum mailotp_rc apppw_hash(const unsigned char server_key[MAC_KEY_LEN], const char *store_key,
-                           const char *letters, unsigned char out[MAC_LEN]);
+                           const char *letters, unsigned char out[MAC_LEN], char *err,
+                           size_t errlen);
 
 /*
  * Find the entry whose hash equals `hash`: every entry is compared in

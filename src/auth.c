@@ -74,7 +74,7 @@ static enum mailotp_rc check_recovery(struct store *st, const char *key, struct 
                 return rc;
         rc = store_server_key(st, 0, skey, err, errlen);
         if (rc == MAILOTP_OK)
-                rc = recovery_hash(skey, key, letters, hash);
+                rc = recovery_hash(skey, key, letters, hash, err, errlen);
         secure_memzero(skey, sizeof(skey));
         if (rc != MAILOTP_OK)
                 return rc;
@@ -215,7 +215,7 @@ enum mailotp_rc auth_verify_code_locked(struct store *st, const char *key,
 enum mailotp_rc auth_grace_fingerprint(const unsigned char server_key[MAC_KEY_LEN], const char *key,
                                        const char *service, const char *rhost,
                                        const char *submitted, size_t len,
-                                       unsigned char out[MAC_LEN])
+                                       unsigned char out[MAC_LEN], char *err, size_t errlen)
 {
         struct mac_part parts[5] = {
             {"grace", 5},
@@ -225,7 +225,7 @@ enum mailotp_rc auth_grace_fingerprint(const unsigned char server_key[MAC_KEY_LE
             {submitted, len},
         };
 
-        return mac_compute(server_key, parts, 5, out);
+        return mac_compute_err(server_key, parts, 5, out, err, errlen);
 }
 
 enum mailotp_rc auth_app_password(struct store *st, const char *key, const char *letters,
@@ -256,7 +256,7 @@ enum mailotp_rc auth_app_password(struct store *st, const char *key, const char 
                 goto out;
         rc = store_server_key(st, 0, skey, err, errlen);
         if (rc == MAILOTP_OK)
-                rc = apppw_hash(skey, key, letters, hash);
+                rc = apppw_hash(skey, key, letters, hash, err, errlen);
         secure_memzero(skey, sizeof(skey));
         if (rc != MAILOTP_OK)
                 goto out;

@@ -93,11 +93,12 @@ enum mailotp_rc auth_check(struct store *st, const char *key, const struct otp_r
 /*
  * The reuse-grace fingerprint of a submitted string:
  * HMAC(server key, "grace", store key, service, rhost, string).
+ * MAILOTP_OK, or MAILOTP_ERR_CRYPTO with the reason in err (see mac.h).
  */
 enum mailotp_rc auth_grace_fingerprint(const unsigned char server_key[MAC_KEY_LEN], const char *key,
                                        const char *service, const char *rhost,
                                        const char *submitted, size_t len,
-                                       unsigned char out[MAC_LEN]);
+                                       unsigned char out[MAC_LEN], char *err, size_t errlen);
 
 /*
  * Application password check, under the user's lock so a revocation takes

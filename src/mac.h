@@ -7,6 +7,12 @@
  * are useless to anyone who copies the per-user files.
  *
  * Every input part is length-prefixed, so ("ab","c") and ("a","bc") differ.
+ *
+ * libcrypto is loaded lazily: mac_compute() dlopen()s it (by the SONAME found
+ * at build time, MAILOTP_LIBCRYPTO_SONAME) for the length of the call, so a
+ * process that only checks TOTP codes never maps it.  When it cannot be
+ * loaded, the call fails with MAILOTP_ERR_CRYPTO like any other crypto
+ * failure.  mac_random(), mac_hex() and mac_unhex() never need it.
  */
 #ifndef MAILOTP_MAC_H
 #define MAILOTP_MAC_H
@@ -31,6 +37,13 @@ struct mac_part {
  */
 enum mailotp_rc mac_compute(const unsigned char key[MAC_KEY_LEN], const struct mac_part *parts,
                             size_t nparts, unsigned char out[MAC_LEN]);
+
+/* mac_compute() that also writes the reason of a failure into err (may be
+ * NULL): libcrypto not loadable (the dlerror() text), a missing function, or
+ * the OpenSSL call that failed. */
+enum mailotp_rc mac_compute_err(const unsigned char key[MAC_KEY_LEN], const struct mac_part *parts,
+                                size_t nparts, unsigned char out[MAC_LEN], char *err,
+                                size_t errlen);
 
 /* Fill buf with n bytes from the OS random source.  MAILOTP_OK or _ERR_CRYPTO. */
 enum mailotp_rc mac_random(void *buf, size_t n);

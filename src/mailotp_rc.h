@@ -22,7 +22,7 @@ enum mailotp_rc {
         MAILOTP_ERR_LOCKED,       /* too many wrong codes: back-off in force */
         MAILOTP_ERR_LOCK_TIMEOUT, /* per-user lock not obtained in time */
         MAILOTP_ERR_IO,           /* read, write, fsync or rename failed */
-        MAILOTP_ERR_CRYPTO,       /* liboath or the random source failed */
+        MAILOTP_ERR_CRYPTO,       /* liboath, libcrypto (or its loading), random source */
         MAILOTP_ERR_STATE,        /* operation not allowed in the record's state */
         MAILOTP_ERR_EXPIRED,      /* application password past its expiry */
         MAILOTP_ERR_NOT_ALLOWED,  /* application password not allowed for this service */

@@ -31,7 +31,8 @@ int recovery_split(const char *input, size_t len, size_t *pass_len, char *code, 
 }
 
 enum mailotp_rc recovery_hash(const unsigned char server_key[MAC_KEY_LEN], const char *store_key,
-                              const char *letters, unsigned char out[MAC_LEN])
+                              const char *letters, unsigned char out[MAC_LEN], char *err,
+                              size_t errlen)
 {
         struct mac_part parts[3] = {
             {"recovery", 8},
@@ -39,7 +40,7 @@ enum mailotp_rc recovery_hash(const unsigned char server_key[MAC_KEY_LEN], const
             {letters, strlen(letters)},
         };
 
-        return mac_compute(server_key, parts, 3, out);
+        return mac_compute_err(server_key, parts, 3, out, err, errlen);
 }
 
 int recovery_find(const struct recovery_list *l, const unsigned char hash[MAC_LEN])

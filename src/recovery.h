@@ -38,8 +38,11 @@ struct recovery_list {
  */
 int recovery_split(const char *input, size_t len, size_t *pass_len, char *code, size_t codesz);
 
+/* The keyed hash of a normalised code (RECOVERY_LETTERS letters) for `store_key`.
+ * MAILOTP_OK, or MAILOTP_ERR_CRYPTO with the reason in err (see mac.h). */
 enum mailotp_rc recovery_hash(const unsigned char server_key[MAC_KEY_LEN], const char *store_key,
-                              const char *letters, unsigned char out[MAC_LEN]);
+                              const char *letters, unsigned char out[MAC_LEN], char *err,
+                              size_t errlen);
 
 /* Index of the matching unused code (all compared in constant time), or -1. */
 int recovery_find(const struct recovery_list *l, const unsigned char hash[MAC_LEN]);

@@ -17,6 +17,10 @@
  * (-rdynamic), so the modules' log lines, which on a server go to syslog,
  * are printed on stderr and appended to $PAMAUTH_SYSLOG when set: the demo
  * shows what an administrator would read, and the tests check the lines.
+ *
+ * With PAMAUTH_REPORT_MAPS=1, after pam_end pamauth prints
+ * "pamauth: libcrypto-mapped=yes|no" on stderr: whether the login mapped
+ * libcrypto into the process (the module loads it only for keyed hashes).
  */
 #include <security/pam_appl.h>
 #include <security/pam_ext.h>
@@ -115,6 +119,23 @@ static int converse(int n, const struct pam_message **msg, struct pam_response *
         return PAM_SUCCESS;
 }
 
+/* "yes" when a libcrypto.so* is mapped into this process (/proc/self/maps), else "no". */
+static const char *libcrypto_mapped(void)
+{
+        FILE *f = fopen("/proc/self/maps", "re");
+        char line[4096];
+        const char *ans = "no";
+
+        if (f == NULL)
+                return "unknown";
+        while (fgets(line, sizeof(line), f) != NULL) {
+                if (strstr(line, "/libcrypto.so") != NULL)
+                        ans = "yes";
+        }
+        fclose(f);
+        return ans;
+}
+
 /* The symbolic name of a PAM result, so scripts need not parse pam_strerror text. */
 static const char *pam_name(int rc)
 {
@@ -181,7 +202,7 @@ int main(int argc, char **argv)
         struct answers a;
         struct pam_conv conv;
         pam_handle_t *pamh = NULL;
-        const char *confdir = NULL, *rhost = NULL;
+        const char *confdir = NULL, *rhost = NULL, *report;
         int opt, rc, i;
 
         memset(&a, 0, sizeof(a));
@@ -228,6 +249,9 @@ int main(int argc, char **argv)
         printf("%s (%s)\n", pam_name(rc), pam_strerror(pamh, rc));
         fflush(stdout);
         (void)pam_end(pamh, rc);
+        report = getenv("PAMAUTH_REPORT_MAPS");
+        if (report != NULL && strcmp(report, "1") == 0)
+                fprintf(stderr, "pamauth: libcrypto-mapped=%s\n", libcrypto_mapped());
         for (i = 0; i < a.nlines; i++)
                 free(a.lines[i]);
         return rc == PAM_SUCCESS ? 0 : 1;

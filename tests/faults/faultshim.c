@@ -7,7 +7,7 @@
  *
  * Wrapped: open, openat, read, write, fsync, fstat, rename, renameat,
  * renameat2, linkat, unlinkat, mkdirat, flock, fchmod, close, malloc, calloc,
- * and time (the clock).
+ * time (the clock) and dlopen (a library that cannot be loaded).
  *
  * Scope (what counts as "a call of the code under test"):
  *   - file calls count only when their path lies in FAULT_DIR (the test's
@@ -47,6 +47,11 @@
  *                              copy the source file (the complete new version)
  *                              to DIR/PID.SEQ (first line: its target path)
  *   FAULT_NOW=seconds          time() returns this (codes at a fixed time)
+ *   FAULT_DLOPEN_FAIL=text     every dlopen() of a file name containing this
+ *                              fails as for a missing file (dlerror() then
+ *                              says "...: cannot open shared object file");
+ *                              e.g. "libcrypto": the module's keyed hashes.
+ *                              Not counted or traced: it is not a store call
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -111,6 +116,7 @@ static struct {
         char malloc_from[512];
         int have_now;
         time_t now;
+        char dlopen_fail[256];
         unsigned long count[F_COUNT];
         unsigned long version_seq;
 } S = {.trace_fd = -1};
@@ -134,6 +140,7 @@ static int (*real_flock)(int, int);
 static int (*real_fchmod)(int, mode_t);
 static int (*real_close)(int);
 static time_t (*real_time)(time_t *);
+static void *(*real_dlopen)(const char *, int);
 
 static int errno_by_name(const char *s)
 {
@@ -187,6 +194,7 @@ static void resolve(void)
         real_fchmod = (int (*)(int, mode_t))next_sym("fchmod");
         real_close = (int (*)(int))next_sym("close");
         real_time = (time_t(*)(time_t *))next_sym("time");
+        real_dlopen = (void *(*)(const char *, int))next_sym("dlopen");
         in_shim--;
 }
 
@@ -270,6 +278,9 @@ __attribute__((constructor)) static void shim_init(void)
                 S.have_now = 1;
                 S.now = (time_t)strtoll(v, NULL, 10);
         }
+        v = getenv("FAULT_DLOPEN_FAIL");
+        if (v != NULL && strlen(v) < sizeof(S.dlopen_fail))
+                strcpy(S.dlopen_fail, v);
         S.ready = 1;
         in_shim--;
 }
@@ -740,4 +751,20 @@ SHIM_EXPORT time_t time(time_t *t)
         }
         ENSURE();
         return real_time(t);
+}
+
+/* ---- the loader ---------------------------------------------------------- */
+
+SHIM_EXPORT void *dlopen(const char *file, int mode)
+{
+        char missing[PATH_BUF];
+
+        ENSURE();
+        if (S.ready && file != NULL && S.dlopen_fail[0] != '\0' &&
+            strstr(file, S.dlopen_fail) != NULL) {
+                /* Ask the loader for a file that is not there: dlerror() gets its own words. */
+                (void)snprintf(missing, sizeof(missing), "%s.faultshim-refused", file);
+                return real_dlopen(missing, mode);
+        }
+        return real_dlopen(file, mode);
 }

@@ -419,6 +419,54 @@ class FaultInjection(unittest.TestCase):
                                          ctx)
                     self.next_login_works(kind, ctx)
 
+    def test_10_libcrypto_that_cannot_be_loaded_fails_only_what_needs_it(self):
+        """libcrypto is dlopen()ed only for a keyed hash.  When it cannot be loaded
+        (FAULT_DLOPEN_FAIL): an application password and a recovery code fail closed
+        (PAM_AUTHINFO_UNAVAIL, the loader's reason in the log, nothing consumed or
+        changed); a code login, simple or hardened, still succeeds; with reuse_grace a
+        code login succeeds with a warning and grants no reuse; the CLI cannot make an
+        application password and says why."""
+        w = self.w
+        nolib = {"dlopen_fail": "libcrypto"}
+        reason = (r'detail="cannot load libcrypto\.so\.[0-9]+: libcrypto\.so\.[0-9]+'
+                  r'\.faultshim-refused: cannot open shared object file')
+        for kind in ("apppw", "recovery"):
+            svc, answer, _ = self.kinds[kind]
+            w.restore(self.pristine)
+            r = w.run_login(svc, "alice", answer, fault=nolib)
+            ctx = "%s login without libcrypto" % kind
+            text = "\n".join(r.log)
+            self.assertEqual(r.result, "PAM_AUTHINFO_UNAVAIL", "%s\n%s" % (ctx, text))
+            self.assertRegex(text, r'(?m)^3 result=error reason=crypto-error user="alice" '
+                                   r'service=imap .*' + reason, ctx)
+            now = w.files()
+            for rel in ("records/alice", "state/alice", "apppw/alice", "recovery/alice",
+                        "server.key"):
+                self.assertEqual(now.get(rel), self.old_files.get(rel), "%s: %s" % (ctx, rel))
+        for kind in ("code", "hardened"):
+            svc, answer, want = self.kinds[kind]
+            w.restore(self.pristine)
+            r = w.run_login(svc, "alice", answer, fault=nolib)
+            self.assertEqual(r.result, "PAM_SUCCESS", "%s login without libcrypto\n%s" % (
+                kind, "\n".join(r.log)))
+            self.assertEqual(w.files().get("state/alice"), self.base[kind][1].get("state/alice"))
+        svc = w.simple_service("alice", extra="reuse_grace=30", name="imap-grace")
+        w.restore(self.pristine)
+        answer = self.kinds["code"][1]
+        r = w.run_login(svc, "alice", answer, fault=nolib)
+        text = "\n".join(r.log)
+        self.assertEqual(r.result, "PAM_SUCCESS", text)
+        self.assertRegex(text, r"(?m)^4 result=warning reason=no-reuse-grace-fingerprint .*"
+                         + reason)
+        self.assertEqual(w.run_login(svc, "alice", answer).result, "PAM_AUTH_ERR",
+                         "no fingerprint stored, so the same string again is a replay")
+        w.restore(self.pristine)
+        c = w.run_cli("app-password", "add", "alice", "tablet", fault=nolib)
+        self.assertNotEqual(c.returncode, 0, c.stdout)
+        self.assertRegex(c.stderr, r"crypto-error: cannot load libcrypto\.so\.[0-9]+: ")
+        self.assertEqual(w.files().get("apppw/alice"), self.old_files.get("apppw/alice"))
+        self.next_login_works("apppw", "after the libcrypto failures")
+
     def test_zz_known_bugs(self):
         """Runs last: lists the known module bugs the sweeps hit, fails if one is gone."""
         if STRICT:

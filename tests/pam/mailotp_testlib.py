@@ -129,12 +129,13 @@ class World:
         return oathtool_code(self.secrets[user], step * PERIOD)
 
     # -- logins ----------------------------------------------------------
-    def login(self, service, user, answer, rhost="192.0.2.7", mode="dovecot", extra_answers=()):
+    def login(self, service, user, answer, rhost="192.0.2.7", mode="dovecot", extra_answers=(),
+              env_extra=None):
         cmd = WRAPPER + [PAMAUTH, "--confdir", self.confdir, "--mode", mode]
         if rhost is not None:
             cmd += ["--rhost", rhost]
         cmd += [service, user]
-        env = dict(os.environ, PAMAUTH_SYSLOG=self.syslog)
+        env = dict(os.environ, PAMAUTH_SYSLOG=self.syslog, **(env_extra or {}))
         stdin = "\n".join([answer] + list(extra_answers)) + "\n"
         res = subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=env,
                              timeout=120)
@@ -142,6 +143,15 @@ class World:
         out = res.stdout.split()
         self.last_stderr = res.stderr
         return out[0] if out else "no-result(rc=%d): %s" % (res.returncode, res.stderr)
+
+    def login_maps_libcrypto(self, service, user, answer, **kw):
+        """One login with pamauth reporting /proc/self/maps afterwards:
+        (PAM result, True when libcrypto was mapped into the process)."""
+        result = self.login(service, user, answer, env_extra={"PAMAUTH_REPORT_MAPS": "1"}, **kw)
+        m = re.search(r"^pamauth: libcrypto-mapped=(yes|no)$", self.last_stderr, re.M)
+        if not m:
+            raise AssertionError("pamauth did not report its mappings:\n%s" % self.last_stderr)
+        return result, m.group(1) == "yes"
 
     def log_lines(self):
         try:

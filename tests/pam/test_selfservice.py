@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """PAM-level tests of the self-service features: application passwords, last
-logins, the webmail code prompt, reuse_grace and recovery codes.  The real
+logins, the webmail code prompt, reuse_grace and recovery codes, and that
+libcrypto is loaded only for them (never for a plain code login).  The real
 module in a real libpam stack; codes from oathtool."""
 import json
 import os
@@ -348,3 +349,54 @@ class RecoveryCodes(WorldTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class LazyLibcrypto(WorldTest):
+    """libcrypto is dlopen()ed only for a keyed hash: application passwords, recovery
+    codes and reuse_grace map it into the auth process; a plain code login, a wrong
+    code and a user without 2FA never do (pamauth reports /proc/self/maps)."""
+
+    def setUp(self):
+        super().setUp()
+        self.step = self.w.enable("alice", PW)
+        # alice has everything that needs a keyed hash, but uses none of it below.
+        self.app_pw = jcli(self.w, "app-password", "add", "alice", "phone")["password"]
+        self.codes = jcli(self.w, "recovery-codes", "alice")["codes"]
+        self.svc = self.w.simple_service("alice", name="imap")
+
+    def login(self, svc, answer, user="alice"):
+        return self.w.login_maps_libcrypto(svc, user, answer)
+
+    def test_code_login_does_not_map_libcrypto(self):
+        self.assertEqual(self.login(self.svc, PW + self.w.code("alice", self.step + 1)),
+                         ("PAM_SUCCESS", False))
+        self.assertLogged("reason=code-accepted")
+
+    def test_hardened_code_login_does_not_map_libcrypto(self):
+        svc = self.w.hardened_service("alice", name="imap-hard")
+        self.assertEqual(self.login(svc, PW + self.w.code("alice", self.step + 1)),
+                         ("PAM_SUCCESS", False))
+
+    def test_wrong_code_does_not_map_libcrypto(self):
+        good = self.w.code("alice", self.step + 1)
+        wrong = "%06d" % ((int(good) + 1) % 1000000)
+        self.assertEqual(self.login(self.svc, PW + wrong), ("PAM_AUTH_ERR", False))
+
+    def test_user_without_2fa_does_not_map_libcrypto(self):
+        self.w.set_password("bob", "bobpw")
+        svc = self.w.simple_service("bob", name="imap-bob")
+        self.assertEqual(self.login(svc, "bobpw", user="bob"), ("PAM_SUCCESS", False))
+
+    def test_app_password_maps_libcrypto(self):
+        self.assertEqual(self.login(self.svc, self.app_pw), ("PAM_SUCCESS", True))
+        self.assertLogged("reason=app-password")
+
+    def test_recovery_code_maps_libcrypto(self):
+        self.assertEqual(self.login(self.svc, PW + self.codes[0]), ("PAM_SUCCESS", True))
+
+    def test_reuse_grace_maps_libcrypto(self):
+        svc = self.w.simple_service("alice", extra="reuse_grace=30", name="imap-grace")
+        s = PW + self.w.code("alice", self.step + 1)
+        self.assertEqual(self.login(svc, s), ("PAM_SUCCESS", True))
+        self.assertEqual(self.login(svc, s), ("PAM_SUCCESS", True))
+        self.assertLogged("reason=code-reused-within-grace")

@@ -604,7 +604,8 @@ static void setup_recovery(void)
         memset(&l, 0, sizeof(l));
         l.created = T0 - 100;
         for (size_t i = 0; i < 3; i++) {
-                ck_assert_int_eq(recovery_hash(skey, "alice", rcodes[i], rhash[i]), MAILOTP_OK);
+                ck_assert_int_eq(recovery_hash(skey, "alice", rcodes[i], rhash[i], NULL, 0),
+                                 MAILOTP_OK);
                 memcpy(l.hash[i], rhash[i], MAC_LEN);
         }
         l.n = 3;
@@ -733,7 +734,7 @@ START_TEST(recovery_for_other_user_does_not_match)
 
         memset(&l, 0, sizeof(l));
         l.created = 1;
-        ck_assert_int_eq(recovery_hash(skey, "bob", "pppppppppp", l.hash[0]), MAILOTP_OK);
+        ck_assert_int_eq(recovery_hash(skey, "bob", "pppppppppp", l.hash[0], NULL, 0), MAILOTP_OK);
         l.n = 1;
         ck_assert_int_eq(store_recovery_save(st, "alice", &l, err, sizeof(err)), MAILOTP_OK);
         ck_assert_int_eq(check_recovery_code("pppppppppp", T0, &out), MAILOTP_ERR_MISMATCH);
@@ -789,7 +790,7 @@ static void fingerprint(const char *service, const char *rhost, const char *subm
                         unsigned char out[MAC_LEN])
 {
         ck_assert_int_eq(auth_grace_fingerprint(skey, "alice", service, rhost, submitted,
-                                                strlen(submitted), out),
+                                                strlen(submitted), out, NULL, 0),
                          MAILOTP_OK);
 }
 
@@ -1009,15 +1010,17 @@ START_TEST(fingerprint_differs)
         ck_assert(memcmp(a, b, MAC_LEN) != 0);
         /* the user and the server key are in it */
         fingerprint("imap", "h", "s", a);
-        ck_assert_int_eq(auth_grace_fingerprint(skey, "bob", "imap", "h", "s", 1, b), MAILOTP_OK);
+        ck_assert_int_eq(auth_grace_fingerprint(skey, "bob", "imap", "h", "s", 1, b, NULL, 0),
+                         MAILOTP_OK);
         ck_assert(memcmp(a, b, MAC_LEN) != 0);
         skey[0] ^= 1;
         fingerprint("imap", "h", "s", b);
         ck_assert(memcmp(a, b, MAC_LEN) != 0);
         skey[0] ^= 1;
         /* the counted length decides */
-        ck_assert_int_eq(auth_grace_fingerprint(skey, "alice", "imap", "h", "secret", 1, b),
-                         MAILOTP_OK);
+        ck_assert_int_eq(
+            auth_grace_fingerprint(skey, "alice", "imap", "h", "secret", 1, b, NULL, 0),
+            MAILOTP_OK);
         ck_assert_mem_eq(a, b, MAC_LEN);
 }
 END_TEST
@@ -1036,7 +1039,7 @@ static void add_entry(struct apppw_list *l, const char *name, const char *letter
 
         memset(e, 0, sizeof(*e));
         snprintf(e->name, sizeof(e->name), "%s", name);
-        ck_assert_int_eq(apppw_hash(skey, "alice", letters, e->hash), MAILOTP_OK);
+        ck_assert_int_eq(apppw_hash(skey, "alice", letters, e->hash, NULL, 0), MAILOTP_OK);
         e->created = T0 - 1000;
         e->expires = expires;
         snprintf(e->services, sizeof(e->services), "%s", services);
@@ -1138,7 +1141,7 @@ START_TEST(app_mismatch)
         add_entry(l, "copied", PW_PHONE, 0, "*"); /* hashed for "alice" */
         ck_assert_int_eq(store_apppw_save(st, "bob", l, err, sizeof(err)), MAILOTP_OK);
         ck_assert_int_eq(app("bob", PW_PHONE, "imap", "h", T0, name), MAILOTP_ERR_MISMATCH);
-        ck_assert_int_eq(apppw_hash(skey, "bob", PW_PHONE, l->e[0].hash), MAILOTP_OK);
+        ck_assert_int_eq(apppw_hash(skey, "bob", PW_PHONE, l->e[0].hash, NULL, 0), MAILOTP_OK);
         ck_assert_int_eq(store_apppw_save(st, "bob", l, err, sizeof(err)), MAILOTP_OK);
         ck_assert_int_eq(app("bob", PW_PHONE, "imap", "h", T0, name), MAILOTP_OK);
         ck_assert_str_eq(name, "copied");
