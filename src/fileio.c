@@ -435,10 +435,11 @@ enum mailotp_rc fio_slots_write(int dirfd, const char *name, uid_t owner, const 
                 }
         }
         idx = slots_pick(image, got, &seq, &cur, &curlen);
-        if (idx < 0) {
+        if (idx < 0 || seq == UINT64_MAX) {
                 /*
-                 * Not a slot file yet (the text format of 0.1.0), or no valid slot
-                 * left: a whole new file, as every write used to be.
+                 * Not a slot file yet (the text format of 0.1.0), no valid slot
+                 * left, or no next sequence number (only a tampered file gets
+                 * there): a whole new file, as every write used to be.
                  */
                 (void)close(fd);
                 fd = -1;
@@ -447,7 +448,11 @@ enum mailotp_rc fio_slots_write(int dirfd, const char *name, uid_t owner, const 
         }
         /* Overwrite the other slot, never the current one, then flush it. */
         slot = image + (size_t)(1 - idx) * SLOTS_SLOT_SIZE;
-        (void)slots_encode(seq + 1, payload, len, slot);
+        if (slots_encode(seq + 1, payload, len, slot) != 0) {
+                mailotp_seterr(err, errlen, "%s: cannot encode the next slot", name);
+                rc = MAILOTP_ERR_INVALID;
+                goto out;
+        }
         if (pwrite_all(fd, slot, SLOTS_SLOT_SIZE, (off_t)(1 - idx) * (off_t)SLOTS_SLOT_SIZE) != 0 ||
             fdatasync(fd) != 0) {
                 mailotp_seterr(err, errlen, "cannot write %s: %s", name, strerror(errno));
@@ -477,7 +482,7 @@ enum mailotp_rc fio_open_append(int dirfd, const char *name, uid_t owner, size_t
         rc = open_checked(dirfd, name, O_RDWR | O_APPEND, owner, 077, &fd, &st, err, errlen);
         if (rc != MAILOTP_OK)
                 return rc;
-        rc = read_all(fd, name, &st, max, 1, buf, len, err, errlen);
+        rc = read_all(fd, name, &st, max, 0, buf, len, err, errlen);
         if (rc != MAILOTP_OK) {
                 (void)close(fd);
                 return rc;
@@ -504,10 +509,18 @@ enum mailotp_rc fio_append(int fd, const char *name, const char *data, size_t le
                 return MAILOTP_OK;
         if (n >= 0)
                 errno = ENOSPC;
-        mailotp_seterr(err, errlen, "cannot append to %s: %s", name, strerror(errno));
-        /* Take a part line back (the reader would skip it anyway). */
-        if (n > 0 && ftruncate(fd, st.st_size) != 0)
-                mailotp_seterr(err, errlen, "cannot append to %s: short write, not undone", name);
+        {
+                int e = errno;
+
+                /* Take a part line back (the reader would skip it anyway). */
+                if (n > 0 && ftruncate(fd, st.st_size) != 0)
+                        mailotp_seterr(err, errlen,
+                                       "cannot append to %s: %s (a part line is left, skipped by "
+                                       "readers)",
+                                       name, strerror(e));
+                else
+                        mailotp_seterr(err, errlen, "cannot append to %s: %s", name, strerror(e));
+        }
         return MAILOTP_ERR_IO;
 }
 

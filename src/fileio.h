@@ -60,8 +60,9 @@ enum mailotp_rc fio_slots_write(int dirfd, const char *name, uid_t owner, const 
 
 /*
  * Open `name` in dirfd for appending (never created here; same checks as
- * fio_read plus exactly one link) and read its text content (at most max
- * bytes) into *buf as fio_read does.  On MAILOTP_OK the caller appends with
+ * fio_read plus exactly one link) and read its content (at most max bytes,
+ * NUL bytes allowed: a crash can leave a zero-filled tail) into *buf as
+ * fio_read_bytes does.  On MAILOTP_OK the caller appends with
  * fio_append() and closes with fio_close().
  */
 enum mailotp_rc fio_open_append(int dirfd, const char *name, uid_t owner, size_t max, int *fd_out,

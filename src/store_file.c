@@ -332,12 +332,18 @@ static enum mailotp_rc fs_recovery_save(struct store *st, const char *key,
 static enum mailotp_rc fs_lastlog_load(struct store *st, const char *key, struct lastlog *l,
                                        char *err, size_t errlen)
 {
+        struct file_store *fs = fs_of(st);
         char *buf = NULL;
         size_t len = 0;
         enum mailotp_rc rc;
+        int fd;
 
         memset(l, 0, sizeof(*l));
-        rc = load_blob(fs_of(st), SUB_LAST, key, LASTLOG_FILE_MAX, &buf, &len, err, errlen);
+        rc = sub_fd(fs, SUB_LAST, &fd, err, errlen);
+        if (rc != MAILOTP_OK)
+                return rc;
+        /* As bytes: damaged lines (NUL bytes included) are skipped by the parser. */
+        rc = fio_read_bytes(fd, key, fs->owner, 077, LASTLOG_FILE_MAX, &buf, &len, err, errlen);
         if (rc != MAILOTP_OK)
                 return rc;
         rc = lastlog_parse(buf, len, l, err, errlen);

@@ -28,8 +28,9 @@ T = 1_700_000_025
 STEP = T // PERIOD
 
 # Every function the shim wraps, in the order the tests iterate over them.
-FILE_FUNCS = ["open", "openat", "read", "write", "fsync", "fstat", "rename", "renameat",
-              "renameat2", "linkat", "unlinkat", "mkdirat", "flock", "fchmod", "close"]
+FILE_FUNCS = ["open", "openat", "read", "pread", "write", "pwrite", "fsync", "fdatasync",
+              "ftruncate", "fstat", "rename", "renameat", "renameat2", "linkat", "unlinkat",
+              "mkdirat", "flock", "fchmod", "close"]
 ALLOC_FUNCS = ["malloc", "calloc"]
 FUNCS = FILE_FUNCS + ALLOC_FUNCS
 

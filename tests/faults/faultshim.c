@@ -5,9 +5,15 @@
  * the CLI; the tests preload it into pamauth (which dlopens the real module)
  * or into the real mailotp binary.
  *
- * Wrapped: open, openat, read, write, fsync, fstat, rename, renameat,
- * renameat2, linkat, unlinkat, mkdirat, flock, fchmod, close, malloc, calloc,
- * time (the clock) and dlopen (a library that cannot be loaded).
+ * Wrapped: open, openat, read, pread, write, pwrite, fsync, fdatasync,
+ * ftruncate, fstat, rename, renameat, renameat2, linkat, unlinkat, mkdirat,
+ * flock, fchmod, close, malloc, calloc, time (the clock) and dlopen (a
+ * library that cannot be loaded).  The fortified entry points __open_2 and
+ * __openat_2 (what _FORTIFY_SOURCE calls when the flags are not a constant)
+ * count as open and openat; pread64 and pwrite64 (large-file names of the
+ * same calls) as pread and pwrite.  A new file call in the code under test
+ * must be wrapped here: test_faults.py test_6 fails when a kind of call it
+ * expects is never seen.
  *
  * Scope (what counts as "a call of the code under test"):
  *   - file calls count only when their path lies in FAULT_DIR (the test's
@@ -38,14 +44,27 @@
  *   FAULT_MATCH=/last/         count only calls whose path contains this
  *   FAULT_ERRNO=EIO            errno of the failure (name or number; EIO,
  *                              ENOMEM for malloc/calloc)
- *   FAULT_ACTION=fail|kill|kill-after
+ *   FAULT_ACTION=fail|kill|kill-after|short
  *                              fail the call, or raise SIGKILL just before
- *                              (kill) or just after (kill-after) making it
+ *                              (kill) or just after (kill-after) making it;
+ *                              short (write and pwrite only): really write
+ *                              the first FAULT_PARTIAL bytes (default half)
+ *                              and return that count, as a nearly full disk
+ *                              (another function hit in that run fails)
+ *   FAULT_PARTIAL=N            for write and pwrite: the hit call first
+ *                              really writes its first N bytes (a torn
+ *                              write), then fails (fail) or the process is
+ *                              killed (kill); N >= the length writes it all
  *   FAULT_TRACE=file           append one line per in-scope call:
  *                              "FUNC N PATH MODE [INJECT]" (MODE r, w, d or -)
  *   FAULT_VERSIONS=dir         before each in-scope rename/renameat(2)/linkat,
  *                              copy the source file (the complete new version)
- *                              to DIR/PID.SEQ (first line: its target path)
+ *                              to DIR/PID.SEQ (first line: its target path);
+ *                              before each in-place change of a store file
+ *                              (pwrite, ftruncate, write on an O_APPEND
+ *                              descriptor), the file as it will be once that
+ *                              call completed (the state's slot writes, the
+ *                              last-logins appends)
  *   FAULT_NOW=seconds          time() returns this (codes at a fixed time)
  *   FAULT_DLOPEN_FAIL=text     every dlopen() of a file name containing this
  *                              fails as for a missing file (dlerror() then
@@ -78,8 +97,12 @@ enum fn {
         F_OPEN,
         F_OPENAT,
         F_READ,
+        F_PREAD,
         F_WRITE,
+        F_PWRITE,
         F_FSYNC,
+        F_FDATASYNC,
+        F_FTRUNCATE,
         F_FSTAT,
         F_RENAME,
         F_RENAMEAT,
@@ -96,8 +119,9 @@ enum fn {
 };
 
 static const char *const fn_names[F_COUNT] = {
-    "open",   "openat",   "read",    "write", "fsync",  "fstat", "rename", "renameat", "renameat2",
-    "linkat", "unlinkat", "mkdirat", "flock", "fchmod", "close", "malloc", "calloc"};
+    "open",      "openat",    "read",  "pread",  "write",    "pwrite",    "fsync",
+    "fdatasync", "ftruncate", "fstat", "rename", "renameat", "renameat2", "linkat",
+    "unlinkat",  "mkdirat",   "flock", "fchmod", "close",    "malloc",    "calloc"};
 
 static struct {
         int ready;
@@ -109,7 +133,8 @@ static struct {
         int persist;
         char match[256];
         int err;
-        int action; /* 0 fail, 1 kill before, 2 kill after */
+        int action;   /* 0 fail, 1 kill before, 2 kill after, 3 short write */
+        long partial; /* FAULT_PARTIAL, -1 unset */
         int trace_fd;
         char versions[PATH_BUF];
         char extra[PATH_BUF];
@@ -119,16 +144,27 @@ static struct {
         char dlopen_fail[256];
         unsigned long count[F_COUNT];
         unsigned long version_seq;
-} S = {.trace_fd = -1};
+} S = {.trace_fd = -1, .partial = -1};
+
+/* pread64/pwrite64 share the wrappers of pread/pwrite: the same offset type here. */
+_Static_assert(sizeof(off_t) == sizeof(off64_t), "faultshim: build for a 64-bit off_t");
 
 static __thread int in_shim; /* our own calls are never counted */
 
 /* The real functions, looked up once. */
 static int (*real_open)(const char *, int, ...);
 static int (*real_openat)(int, const char *, int, ...);
+static int (*real_open_2)(const char *, int);
+static int (*real_openat_2)(int, const char *, int);
 static ssize_t (*real_read)(int, void *, size_t);
+static ssize_t (*real_pread)(int, void *, size_t, off_t);
+static ssize_t (*real_pread64)(int, void *, size_t, off64_t);
 static ssize_t (*real_write)(int, const void *, size_t);
+static ssize_t (*real_pwrite)(int, const void *, size_t, off_t);
+static ssize_t (*real_pwrite64)(int, const void *, size_t, off64_t);
 static int (*real_fsync)(int);
+static int (*real_fdatasync)(int);
+static int (*real_ftruncate)(int, off_t);
 static int (*real_fstat)(int, struct stat *);
 static int (*real_rename)(const char *, const char *);
 static int (*real_renameat)(int, const char *, int, const char *);
@@ -179,9 +215,17 @@ static void resolve(void)
         in_shim++;
         real_open = (int (*)(const char *, int, ...))next_sym("open");
         real_openat = (int (*)(int, const char *, int, ...))next_sym("openat");
+        real_open_2 = (int (*)(const char *, int))next_sym("__open_2");
+        real_openat_2 = (int (*)(int, const char *, int))next_sym("__openat_2");
         real_read = (ssize_t(*)(int, void *, size_t))next_sym("read");
+        real_pread = (ssize_t(*)(int, void *, size_t, off_t))next_sym("pread");
+        real_pread64 = (ssize_t(*)(int, void *, size_t, off64_t))next_sym("pread64");
         real_write = (ssize_t(*)(int, const void *, size_t))next_sym("write");
+        real_pwrite = (ssize_t(*)(int, const void *, size_t, off_t))next_sym("pwrite");
+        real_pwrite64 = (ssize_t(*)(int, const void *, size_t, off64_t))next_sym("pwrite64");
         real_fsync = (int (*)(int))next_sym("fsync");
+        real_fdatasync = (int (*)(int))next_sym("fdatasync");
+        real_ftruncate = (int (*)(int, off_t))next_sym("ftruncate");
         real_fstat = (int (*)(int, struct stat *))next_sym("fstat");
         real_rename = (int (*)(const char *, const char *))next_sym("rename");
         real_renameat = (int (*)(int, const char *, int, const char *))next_sym("renameat");
@@ -264,7 +308,11 @@ __attribute__((constructor)) static void shim_init(void)
         S.action = v == NULL                      ? 0
                    : strcmp(v, "kill") == 0       ? 1
                    : strcmp(v, "kill-after") == 0 ? 2
+                   : strcmp(v, "short") == 0      ? 3
                                                   : 0;
+        v = getenv("FAULT_PARTIAL");
+        if (v != NULL && v[0] != '\0')
+                S.partial = strtol(v, NULL, 10);
         v = getenv("FAULT_TRACE");
         if (v != NULL)
                 S.trace_fd = real_open(v, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -413,10 +461,14 @@ static int decide(enum fn f, const char *path, char mode)
                         hit = 1;
         }
         trace(f, n, path, mode, hit);
-        if (hit && S.action == 1)
+        /* A torn write is killed by its wrapper, after the first FAULT_PARTIAL bytes. */
+        if (hit && S.action == 1 && !(S.partial >= 0 && (f == F_WRITE || f == F_PWRITE)))
                 (void)raise(SIGKILL);
         return hit;
 }
+
+/* A hit call fails: action fail, or short for a call that cannot be short. */
+#define FAILS(hit) ((hit) && (S.action == 0 || S.action == 3))
 
 /* After the real call: kill-after, or report a failure. */
 static int after(int hit, int real_rc)
@@ -424,7 +476,7 @@ static int after(int hit, int real_rc)
         if (hit && S.action == 2)
                 (void)raise(SIGKILL);
         (void)real_rc;
-        return hit && S.action == 0;
+        return FAILS(hit);
 }
 
 /* Copy the complete file at path (the version about to be put in place) to FAULT_VERSIONS. */
@@ -452,6 +504,57 @@ static void keep_version(const char *src, const char *target)
         (void)real_close(in);
 }
 
+/*
+ * Keep the version an in-place change of store file `path` (descriptor fd) is
+ * about to make: the file's current bytes with len bytes of data put at off
+ * (off < 0: appended), or cut to trunc bytes (trunc >= 0).  Temporary files
+ * are not kept: they become versions when they are renamed into place.
+ */
+static void keep_inplace_version(const char *path, int fd, const void *data, size_t len, off_t off,
+                                 off_t trunc)
+{
+        static unsigned char img[1U << 20]; /* the store's files are far smaller */
+        char out[PATH_BUF + 64], head[PATH_BUF + 2];
+        const char *base;
+        size_t size = 0;
+        ssize_t n;
+        int o, hl;
+
+        if (S.versions[0] == '\0' || in_store(path) != 1 || path[S.dirlen] != '/')
+                return;
+        base = strrchr(path, '/') + 1;
+        if (base[0] == '.')
+                return;
+        while (size < sizeof(img) &&
+               (n = real_pread(fd, img + size, sizeof(img) - size, (off_t)size)) > 0)
+                size += (size_t)n;
+        if (trunc >= 0) {
+                if ((size_t)trunc > sizeof(img))
+                        return;
+                if ((size_t)trunc > size)
+                        memset(img + size, 0, (size_t)trunc - size);
+                size = (size_t)trunc;
+        } else {
+                size_t at = off < 0 ? size : (size_t)off;
+
+                if (at + len > sizeof(img))
+                        return;
+                if (at > size)
+                        memset(img + size, 0, at - size);
+                memcpy(img + at, data, len);
+                if (at + len > size)
+                        size = at + len;
+        }
+        (void)snprintf(out, sizeof(out), "%s/%ld.%lu", S.versions, (long)getpid(), ++S.version_seq);
+        o = real_open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (o < 0)
+                return;
+        hl = snprintf(head, sizeof(head), "%s\n", path + S.dirlen + 1);
+        (void)!real_write(o, head, (size_t)hl);
+        (void)!real_write(o, img, size);
+        (void)real_close(o);
+}
+
 /* ---- wrappers ------------------------------------------------------------ */
 
 static int open_common(enum fn f, int dirfd, const char *path, int flags, mode_t mode)
@@ -466,7 +569,7 @@ static int open_common(enum fn f, int dirfd, const char *path, int flags, mode_t
                 if (in_store(full))
                         hit = decide(f, full, (flags & O_ACCMODE) == O_RDONLY ? 'r' : 'w');
                 in_shim--;
-                if (hit && S.action == 0) {
+                if (FAILS(hit)) {
                         errno = S.err;
                         return -1;
                 }
@@ -505,6 +608,56 @@ SHIM_EXPORT int openat(int dirfd, const char *path, int flags, ...)
         return open_common(F_OPENAT, dirfd, path, flags, mode);
 }
 
+/* _FORTIFY_SOURCE's entry points (flags not known at compile time, no mode). */
+SHIM_EXPORT int __open_2(const char *path, int flags);
+SHIM_EXPORT int __openat_2(int dirfd, const char *path, int flags);
+
+SHIM_EXPORT int __open_2(const char *path, int flags)
+{
+        char full[PATH_BUF];
+        int hit = 0, rc;
+
+        ENSURE();
+        if (S.ready && !in_shim) {
+                in_shim++;
+                at_path(AT_FDCWD, path, full, sizeof(full));
+                if (in_store(full))
+                        hit = decide(F_OPEN, full, (flags & O_ACCMODE) == O_RDONLY ? 'r' : 'w');
+                in_shim--;
+                if (FAILS(hit)) {
+                        errno = S.err;
+                        return -1;
+                }
+        }
+        rc = real_open_2(path, flags);
+        if (hit)
+                (void)after(hit, rc);
+        return rc;
+}
+
+SHIM_EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+        char full[PATH_BUF];
+        int hit = 0, rc;
+
+        ENSURE();
+        if (S.ready && !in_shim) {
+                in_shim++;
+                at_path(dirfd, path, full, sizeof(full));
+                if (in_store(full))
+                        hit = decide(F_OPENAT, full, (flags & O_ACCMODE) == O_RDONLY ? 'r' : 'w');
+                in_shim--;
+                if (FAILS(hit)) {
+                        errno = S.err;
+                        return -1;
+                }
+        }
+        rc = real_openat_2(dirfd, path, flags);
+        if (hit)
+                (void)after(hit, rc);
+        return rc;
+}
+
 /* Decide for a descriptor call; the path is kept for callers that need it. */
 static int fd_decide(enum fn f, int fd)
 {
@@ -526,7 +679,7 @@ static int fd_decide(enum fn f, int fd)
                 int hit_;                                                                          \
                 ENSURE();                                                                          \
                 hit_ = fd_decide(f, fd);                                                           \
-                if (hit_ && S.action == 0) {                                                       \
+                if (FAILS(hit_)) {                                                                 \
                         errno = S.err;                                                             \
                         return -1;                                                                 \
                 }                                                                                  \
@@ -542,11 +695,87 @@ SHIM_EXPORT ssize_t read(int fd, void *buf, size_t n)
         FD_WRAPPER_BODY(F_READ, real_read(fd, buf, n));
 }
 
-SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+SHIM_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
         ssize_t rc;
 
-        FD_WRAPPER_BODY(F_WRITE, real_write(fd, buf, n));
+        FD_WRAPPER_BODY(F_PREAD, real_pread(fd, buf, n, off));
+}
+
+SHIM_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
+{
+        ssize_t rc;
+
+        FD_WRAPPER_BODY(F_PREAD, real_pread64(fd, buf, n, off));
+}
+
+/*
+ * write and pwrite: as the other descriptor calls, plus the version an
+ * in-place change makes (FAULT_VERSIONS) and torn writes (FAULT_PARTIAL).
+ * off < 0: write(2), appending when the descriptor has O_APPEND.
+ */
+static ssize_t write_common(enum fn f, int fd, const void *buf, size_t n, off_t off, int large)
+{
+        ssize_t (*real_pw)(int, const void *, size_t, off_t);
+        char path[PATH_BUF];
+        int hit = 0;
+        ssize_t rc;
+
+        ENSURE();
+        /* off_t is off64_t here (a 64-bit build without _FILE_OFFSET_BITS: see nm -D). */
+        real_pw = large ? (ssize_t(*)(int, const void *, size_t, off_t))real_pwrite64 : real_pwrite;
+        if (S.ready && !in_shim) {
+                in_shim++;
+                fd_path(fd, path, sizeof(path));
+                if (in_store(path)) {
+                        int fl = fcntl(fd, F_GETFL);
+
+                        if (f == F_PWRITE || (fl >= 0 && (fl & O_APPEND)))
+                                keep_inplace_version(path, fd, buf, n, off, -1);
+                        hit = decide(f, path, fd_mode(fd));
+                }
+                in_shim--;
+        }
+        if (hit && S.action == 3 && (f == F_WRITE || f == F_PWRITE)) {
+                size_t part = S.partial >= 0 ? (size_t)S.partial : n / 2;
+
+                if (part > n)
+                        part = n;
+                return f == F_PWRITE ? real_pw(fd, buf, part, off) : real_write(fd, buf, part);
+        }
+        if (hit && S.partial >= 0) {
+                size_t part = (size_t)S.partial < n ? (size_t)S.partial : n;
+
+                if (part > 0)
+                        (void)!(f == F_PWRITE ? real_pw(fd, buf, part, off)
+                                              : real_write(fd, buf, part));
+                if (S.action != 0)
+                        (void)raise(SIGKILL);
+                errno = S.err;
+                return -1;
+        }
+        if (FAILS(hit)) {
+                errno = S.err;
+                return -1;
+        }
+        rc = f == F_PWRITE ? real_pw(fd, buf, n, off) : real_write(fd, buf, n);
+        (void)after(hit, 0);
+        return rc;
+}
+
+SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+        return write_common(F_WRITE, fd, buf, n, -1, 0);
+}
+
+SHIM_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+        return write_common(F_PWRITE, fd, buf, n, off, 0);
+}
+
+SHIM_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
+{
+        return write_common(F_PWRITE, fd, buf, n, off, 1);
 }
 
 SHIM_EXPORT int fsync(int fd)
@@ -554,6 +783,38 @@ SHIM_EXPORT int fsync(int fd)
         int rc;
 
         FD_WRAPPER_BODY(F_FSYNC, real_fsync(fd));
+}
+
+SHIM_EXPORT int fdatasync(int fd)
+{
+        int rc;
+
+        FD_WRAPPER_BODY(F_FDATASYNC, real_fdatasync(fd));
+}
+
+SHIM_EXPORT int ftruncate(int fd, off_t len)
+{
+        int hit = 0, rc;
+
+        ENSURE();
+        if (S.ready && !in_shim) {
+                char path[PATH_BUF];
+
+                in_shim++;
+                fd_path(fd, path, sizeof(path));
+                if (in_store(path)) {
+                        keep_inplace_version(path, fd, NULL, 0, 0, len);
+                        hit = decide(F_FTRUNCATE, path, fd_mode(fd));
+                }
+                in_shim--;
+        }
+        if (FAILS(hit)) {
+                errno = S.err;
+                return -1;
+        }
+        rc = real_ftruncate(fd, len);
+        (void)after(hit, rc);
+        return rc;
 }
 
 SHIM_EXPORT int fstat(int fd, struct stat *st)
@@ -584,7 +845,7 @@ SHIM_EXPORT int close(int fd)
 
         ENSURE();
         hit = fd_decide(F_CLOSE, fd);
-        if (hit && S.action == 0) {
+        if (FAILS(hit)) {
                 (void)real_close(fd);
                 errno = S.err;
                 return -1;
@@ -621,7 +882,7 @@ static int path_decide(enum fn f, int fd1, const char *p1, int fd2, const char *
                 int hit_, rc_;                                                                     \
                 ENSURE();                                                                          \
                 hit_ = decision;                                                                   \
-                if (hit_ && S.action == 0) {                                                       \
+                if (FAILS(hit_)) {                                                                 \
                         errno = S.err;                                                             \
                         return -1;                                                                 \
                 }                                                                                  \
@@ -712,7 +973,7 @@ SHIM_EXPORT void *malloc(size_t n)
 
         if (S.ready && !in_shim)
                 hit = alloc_decide(F_MALLOC, __builtin_return_address(0));
-        if (hit && S.action == 0) {
+        if (FAILS(hit)) {
                 errno = S.err;
                 return NULL;
         }
@@ -728,7 +989,7 @@ SHIM_EXPORT void *calloc(size_t n, size_t size)
 
         if (S.ready && !in_shim)
                 hit = alloc_decide(F_CALLOC, __builtin_return_address(0));
-        if (hit && S.action == 0) {
+        if (FAILS(hit)) {
                 errno = S.err;
                 return NULL;
         }

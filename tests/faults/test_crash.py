@@ -3,25 +3,43 @@
 
 Every writer (logins of each kind and every mailotp verb that writes) runs
 under the shim with FAULT_VERSIONS set: just before a new version of a file is
-put in place (rename or link), the shim keeps a copy of that complete version.
+put in place (rename or link), the shim keeps a copy of that complete version,
+and just before an in-place change (a slot write of the state, an append to
+or ftruncate of the last-logins log) the file as that change will leave it.
 After a writer is killed, every file of the store must be the version from
 before the writer started or one of the complete versions it was putting in
-place: never torn, never half written.  Temporary files of the killed writer
-may stay; they must not block anything.  Then the store must still read
-(`mailotp --json status`), the writer must be able to run again, and the next
-login must work.
+place: never torn, never half written.  Two files are written in place, and
+for them the invariant is what a reader gets, checked with the independent
+decoders of mailotp_testlib:
+
+  - the state (two slots, the older one overwritten): a slot write cut short
+    by the crash leaves a torn slot, a legitimate byte image; the file must
+    stay 8192 bytes with at least one valid slot, and decode to the state from
+    before or to one the writer was putting in place;
+  - the last-logins log (appended to): a cut append leaves a part line; the
+    log must still have its header, every complete line must be one of the
+    lines before or of a version the writer was making, and the entries a
+    reader gets must be those of the log before or of one of those versions.
+
+Temporary files of the killed writer may stay; they must not block anything.
+Then the store must still read (`mailotp --json status`), the writer must be
+able to run again, and the next login must work.
 
   - exhaustive: for each writer, a SIGKILL raised by the shim just before each
     call that changes the store and just after the last one (every distinct
-    state a crash can leave);
+    state a crash can leave), and for every pwrite (state slot) and append
+    write (last-logins log) also a torn one: the first 1, 24, 100 or 2048
+    bytes written, then the kill;
   - random: a few hundred writers in a row on one evolving store, each killed
     by an outside SIGKILL after a random delay (in microseconds) drawn over
     the writer's measured run time, stale temporary files accumulating;
   - the durability protocol itself, from the trace of every writer: each new
     version of a record, state, app-password, recovery-code or server-key
     file is fsynced before it is renamed (or linked) into place, and the
-    directory is fsynced after (a kill -9 does not lose the page cache, so
-    this is what stands for power loss).
+    directory is fsynced after; each slot write of the state (pwrite) is
+    followed by fdatasync of that file before it is closed, with no write in
+    between (a kill -9 does not lose the page cache, so this is what stands
+    for power loss).
 """
 import json
 import os
@@ -34,11 +52,13 @@ import unittest
 
 from faultlib import (PW, STRICT, T, FaultWorld, KnownBugs, is_temp, read_trace, require_env,
                       state_key)
+import mailotp_testlib as tl  # noqa: E402  (faultlib puts tests/pam on the path)
 
 KNOWN_BUGS = {}
 
-MUTATING = {"write", "fsync", "fchmod", "rename", "renameat", "renameat2", "linkat", "unlinkat",
-            "mkdirat"}
+MUTATING = {"write", "pwrite", "fsync", "fdatasync", "ftruncate", "fchmod", "rename", "renameat",
+            "renameat2", "linkat", "unlinkat", "mkdirat"}
+TEAR = (1, 24, 100, 2048)  # bytes of a torn pwrite/append before the kill
 DURABLE_AREAS = ("records", "state", "apppw", "recovery", "server.key")
 
 
@@ -67,6 +87,7 @@ class Crash(unittest.TestCase):
         cls.lived = w.snapshot("lived")
         cls.bugs = KnownBugs(KNOWN_BUGS)
         cls.kills = 0
+        cls.torn = {"state": 0, "last": 0}  # byte images no version had, read back whole
         cls.proven = set()
         cls.t0 = time.time()
 
@@ -134,13 +155,57 @@ class Crash(unittest.TestCase):
                 continue  # removed (disable) or never created: a file-level old/new
             if rel.startswith("locks/"):
                 allowed.add(b"")  # lock files are created empty and never replaced
-            if got[0] not in allowed:
+            if rel.startswith("state/"):
+                self.check_state_file(ctx, rel, got[0], allowed)
+                if got[0] not in allowed:
+                    type(self).torn["state"] += 1
+            elif rel.startswith("last/") and got[0] not in allowed:
+                self.check_lastlog(ctx, rel, got[0], allowed)
+                type(self).torn["last"] += 1
+            elif got[0] not in allowed:
                 self.fail("%s: %s is torn: neither the old version nor one put in place "
                           "atomically:\n%r" % (ctx, rel, got[0][:300]))
             self.assertEqual(got[1], 0o600, "%s: %s mode" % (ctx, rel))
             if got[2] != 1:
                 self.bugs.hit(self, "create-new-crash-leaves-second-link" if rel == "server.key"
                               else "links:" + rel, "%s: %s has %d links" % (ctx, rel, got[2]))
+
+    def check_state_file(self, ctx, rel, data, allowed):
+        """Written in place: any byte image, but a reader gets a whole version."""
+        try:
+            got = tl.decode_state(data, legacy=False)
+        except tl.StateFormatError as e:
+            self.fail("%s: %s cannot be read after the crash (%s): %r" % (ctx, rel, e,
+                                                                           data[:100]))
+        want = set()
+        for v in allowed:
+            try:
+                want.add(tl.decode_state(v))
+            except tl.StateFormatError:
+                pass
+        if got not in want:
+            self.fail("%s: %s decodes to neither the state before nor one the writer was "
+                      "putting in place:\n%s" % (ctx, rel, got))
+
+    def check_lastlog(self, ctx, rel, data, allowed):
+        """Appended in place: a part line may stay; what a reader gets is a whole version."""
+        try:
+            log = tl.decode_lastlog(data)
+        except tl.StateFormatError as e:
+            self.fail("%s: %s has no valid header after the crash (%s): %r" % (
+                ctx, rel, e, data[:300]))
+        lines, entries = set(), []
+        for v in allowed:
+            try:
+                a = tl.decode_lastlog(v)
+            except tl.StateFormatError:
+                continue
+            lines.update(a.lines)
+            entries.append(a.entries)
+        stray = [l for l in log.lines if l not in lines]
+        self.assertEqual(stray, [], "%s: %s has lines no writer wrote" % (ctx, rel))
+        self.assertIn(log.entries, entries, "%s: %s reads as no version of the log" % (
+            ctx, rel))
 
     def store_reads_and_logins_work(self, ctx, now):
         w = self.w
@@ -190,22 +255,34 @@ class Crash(unittest.TestCase):
             self.assertFalse(clean.killed, name)
             points = [c for c in clean.trace if c.n > 0 and mutating(c)]
             self.assertTrue(points, "%s changes nothing?" % name)
-            kills = [("kill", c) for c in points] + [("kill-after", points[-1])]
+            kills = [("kill", c, None) for c in points] + [("kill-after", points[-1], None)]
+            # Torn in-place writes: a state slot (pwrite) or a last-logins append.
+            kills += [("kill", c, k) for c in points for k in TEAR
+                      if c.func == "pwrite" or (c.func == "write" and c.path.startswith("last/")
+                                                and not is_temp(c.path))]
             summary.append("%s=%d" % (name, len(kills)))
-            for action, call in kills:
+            for action, call, part in kills:
                 w.restore(snap)
                 before = w.files()
                 w.take_versions()
-                r = w.run_spec(spec(T), T, versions=True,
-                               fault={"call": call.func, "nth": call.n, "action": action})
+                fault = {"call": call.func, "nth": call.n, "action": action}
+                if part is not None:
+                    fault["partial"] = part
+                r = w.run_spec(spec(T), T, versions=True, fault=fault)
                 type(self).kills += 1
-                ctx = "%s killed %s %s #%d (%s)" % (name, "before" if action == "kill"
-                                                    else "after", call.func, call.n, call.path)
+                ctx = "%s killed %s %s #%d (%s)" % (
+                    name, "before" if action == "kill" and part is None else
+                    "after %d bytes of" % part if part is not None else "after",
+                    call.func, call.n, call.path)
                 self.assertTrue(r.killed, "%s: not killed (rc %d)" % (ctx, r.returncode))
                 self.check_store(ctx, before, w.take_versions())
                 self.rerun_works(ctx, spec, exits, T)
                 self.store_reads_and_logins_work(ctx, T + 30)
-        sys.stderr.write("\nkill points: %s\n" % " ".join(summary))
+        sys.stderr.write("\nkill points: %s\ntorn in-place files read back whole: %s\n" % (
+            " ".join(summary), self.torn))
+        # The torn kills really left torn slots and part lines (else they prove nothing).
+        self.assertGreater(self.torn["state"], 0)
+        self.assertGreater(self.torn["last"], 0)
 
     # -- random ---------------------------------------------------------------------------
     def test_2_random_sigkill(self):
@@ -273,7 +350,7 @@ class Crash(unittest.TestCase):
     def test_3_durability_protocol(self):
         """fsync(temp) before rename/link, fsync(dir) after, for every durable file."""
         w = self.w
-        checked = 0
+        checked = slots = 0
         for name, (snap, spec, exits) in self.writers().items():
             w.restore(snap)
             r = w.run_spec(spec(T), T)
@@ -299,8 +376,34 @@ class Crash(unittest.TestCase):
                          and k.mode == "d"]
                 self.assertTrue(after, "%s: directory of %s not fsynced after the %s" % (
                     name, c.path, c.func))
-        self.assertGreater(checked, 10)
-        sys.stderr.write("\ndurability protocol: %d renames/links checked\n" % checked)
+            # In-place slot writes: flushed before the descriptor is closed (and so before
+            # the writer reports anything), nothing written after the flush.
+            for i, c in enumerate(calls):
+                if c.func != "pwrite":
+                    continue
+                self.assertEqual(c.path.split("/")[0], "state",
+                                 "%s: pwrite outside the state: %r" % (name, c))
+                slots += 1
+                rest = calls[i + 1:]
+                end = next((k for k, x in enumerate(rest) if x.func == "close"
+                            and x.path == c.path), len(rest))
+                flush = [k for k, x in enumerate(rest[:end]) if x.path == c.path
+                         and x.func in ("fdatasync", "fsync")]
+                self.assertTrue(flush, "%s: slot write of %s closed without fdatasync" % (
+                    name, c.path))
+                self.assertFalse([x for x in rest[flush[-1] + 1:end] if x.func in MUTATING],
+                                 "%s: %s written after its flush" % (name, c.path))
+                self.assertLess(end, len(rest), "%s: %s never closed" % (name, c.path))
+            # The state of a user who has one is never renamed again: written in place.
+            if snap is self.lived:
+                self.assertFalse([c for c in calls if c.func in ("rename", "renameat",
+                                                                 "renameat2", "linkat")
+                                  and c.path == "state/alice"],
+                                 "%s: state/alice replaced, not written in place" % name)
+        self.assertGreaterEqual(checked, 9)   # the writers' renames and links
+        self.assertGreaterEqual(slots, 5)     # the writers' slot writes
+        sys.stderr.write("\ndurability protocol: %d renames/links and %d slot writes "
+                         "checked\n" % (checked, slots))
 
     def test_zz_known_bugs(self):
         if STRICT:

@@ -17,7 +17,8 @@ each one:
   - a log line names the reason (the errno text, or out-of-memory); a
     last-logins log left unwritten comes with a warning;
   - every file of the store is the old or the new version (byte for byte,
-    0600, one link), the last-logins log is the old list or the old list plus
+    0600, one link; the state file also decoded by the independent slot
+    decoder of mailotp_testlib), the last-logins log is the old list or the old list plus
     this login's event (read back with `mailotp --json last`), no temporary
     file is left (except after a failed unlink: test_7b, where `mailotp
     --json status` and the next login must not mind it);
@@ -30,15 +31,22 @@ what the next login does; each distinct store an injection leaves is checked
 once (files byte-identical to the old or new version were read back by the
 baseline runs).  Also: EINTR where the code retries, a lock that is never
 granted, and a sample of the allocations OpenSSL and liboath make for the
-module.  Known module bugs are listed in KNOWN_BUGS (expected failures).
+module.  The state is rewritten in place (pread, pwrite of the older of two
+slots, fdatasync): torn slot writes (part of the slot written, then EIO)
+must fail the login closed and leave the old state to the reader; short
+writes are completed by the write loop (pwrite) or taken back with
+ftruncate (a last-logins append), and a failing ftruncate leaves a log that
+still reads.  Known module bugs are listed in KNOWN_BUGS (expected failures).
 """
 import json
+import os
 import sys
 import time
 import unittest
 
 from faultlib import (ALLOC_FUNCS, FUNCS, PW, STRERROR, STRICT, T, FaultWorld, KnownBugs,
                       counts, is_temp, require_env, state_key)
+import mailotp_testlib as tl  # noqa: E402  (faultlib puts tests/pam on the path)
 
 KNOWN_BUGS = {
     "openssl-init-nomem-crash":
@@ -48,8 +56,8 @@ KNOWN_BUGS = {
         "OpenSSL result.  A crash is still a failed login and the store stays intact",
 }
 
-WRITE_FUNCS = {"write", "fsync", "fchmod", "rename", "renameat", "renameat2", "linkat", "unlinkat",
-               "mkdirat"}
+WRITE_FUNCS = {"write", "pwrite", "fsync", "fdatasync", "ftruncate", "fchmod", "rename",
+               "renameat", "renameat2", "linkat", "unlinkat", "mkdirat"}
 
 
 def area(call):
@@ -167,6 +175,11 @@ class FaultInjection(unittest.TestCase):
             self.assertIn(got[0], [v[0] for v in (old, new) if v is not None],
                           "%s: %s is neither the old nor the new version:\n%r" % (ctx, rel, got[0]))
             self.assertEqual((got[1], got[2]), (0o600, 1), "%s: %s mode/links" % (ctx, rel))
+            if rel.startswith("state/"):
+                # What a reader gets: the old or the new state, never none, never torn.
+                self.assertIn(tl.decode_state(got[0], legacy=False),
+                              [tl.decode_state(v[0]) for v in (old, new) if v is not None],
+                              "%s: %s decodes to neither the old nor the new state" % (ctx, rel))
         if result == "PAM_SUCCESS" and kind in ("code", "hardened", "recovery"):
             # Never a yes unless the replay state (and a consumed recovery code) is stored.
             self.assertEqual(now.get("state/alice"), new_files.get("state/alice"),
@@ -314,16 +327,19 @@ class FaultInjection(unittest.TestCase):
         for kind in self.kinds:
             for f, n in counts(self.base[kind][0]).items():
                 seen[f] = seen.get(f, 0) + n
-        for f in ("openat", "read", "write", "fsync", "fstat", "renameat", "flock", "fchmod",
-                  "close", "malloc", "calloc"):
+        for f in ("openat", "read", "pread", "write", "pwrite", "fsync", "fdatasync", "fstat",
+                  "renameat", "flock", "fchmod", "close", "malloc", "calloc"):
             self.assertGreater(seen.get(f, 0), 0, "no %s call seen on any login path" % f)
+        # ftruncate only takes a short append back: test_7d reaches it.
 
     def test_7_eintr_is_retried_where_the_code_says_so(self):
-        """read, write and flock loops retry on EINTR: the login is not disturbed at all."""
+        """read, pread, write, pwrite and flock loops retry on EINTR: the login is not
+        disturbed at all."""
         kind = "code"
         svc, answer, want = self.kinds[kind]
         c = counts(self.base[kind][0])
-        for func in ("read", "write", "flock"):
+        self.assertGreater(c.get("pread", 0) + c.get("pwrite", 0), 0)
+        for func in ("read", "pread", "write", "pwrite", "flock"):
             for n in range(1, c.get(func, 0) + 1):
                 self.w.restore(self.pristine)
                 run = self.w.run_login(svc, "alice", answer,
@@ -337,34 +353,180 @@ class FaultInjection(unittest.TestCase):
     def test_7b_failed_cleanup_leaves_a_temp_that_blocks_nothing(self):
         """A write fails and so does the unlink of its temporary file (two faults in one
         run): the temp stays, the login fails closed (or, in the last-logins log, is not
-        disturbed), and neither reading the store nor the next login minds the temp."""
-        kind = "code"
-        svc, answer, want = self.kinds[kind]
+        disturbed), and neither reading the store nor the next login minds the temp.
+        The files still replaced through a temporary file on a login: the recovery codes
+        (a recovery-code login), a new state file (the state of 0.1.0, in the text format,
+        is replaced by a slot file) and the last-logins log when it is rewritten (a
+        version 1 log is)."""
         w = self.w
-        base = [c for c in self.base[kind][0] if c.n > 0]
-        targets = [c for c in base if (c.func in ("write", "fchmod", "fsync", "close")
-                                       and is_temp(c.path)) or c.func == "renameat"]
-        self.assertTrue(targets)
-        for c in targets:
+        legacy_state = tl.decode_state(self.old_files["state/alice"][0]).encode()
+        v1_last = self.v1_lastlog()
+        variants = (("recovery", None), ("code", {"state/alice": legacy_state}),
+                    ("code", {"last/alice": v1_last}))
+        seen_areas = set()
+        for kind, plant in variants:
+            svc, answer, want = self.kinds[kind]
+            w.restore(self.pristine)
+            self.plant(plant)
+            old = w.files()
+            clean = w.run_login(svc, "alice", answer)
+            self.assertEqual(clean.result, want, (kind, plant and list(plant)))
+            new = w.files()
+            base = [c for c in clean.trace if c.n > 0]
+            targets = [c for c in base if (c.func in ("write", "fchmod", "fsync", "close")
+                                           and is_temp(c.path)) or c.func == "renameat"]
+            self.assertTrue(targets, (kind, plant and list(plant)))
+            for c in targets:
+                w.restore(self.pristine)
+                self.plant(plant)
+                run = w.run_login(svc, "alice", answer, fault={
+                    "call": "%s,unlinkat" % c.func, "nth": "%d,1" % c.n})
+                type(self).points += 1
+                ctx = "%s login%s: %s #%d fails (%s), then the unlink of the temp fails" % (
+                    kind, " with %s planted" % list(plant) if plant else "", c.func, c.n,
+                    c.path)
+                self.assertEqual([(k.func, k.n) for k in run.trace if k.inject],
+                                 [(c.func, c.n), ("unlinkat", 1)], ctx)
+                area = c.path.split("/")[0]
+                seen_areas.add(area)
+                self.assertEqual(run.result, want if area == "last" else "PAM_AUTHINFO_UNAVAIL",
+                                 "%s\n%s" % (ctx, "\n".join(run.log)))
+                now = w.files()
+                temps = [rel for rel in now if is_temp(rel)]
+                self.assertEqual([t.split("/")[0] for t in temps], [area], ctx)
+                for rel in ("records/alice", "state/alice", "recovery/alice"):
+                    self.assertIn(now.get(rel), (old.get(rel), new.get(rel)), ctx)
+                st = w.run_cli("--json", "status", "alice")
+                self.assertEqual(st.returncode, 0, "%s: %s" % (ctx, st.stdout))
+                self.next_login_works(kind, ctx)
+        self.assertEqual(seen_areas, {"recovery", "state", "last"})
+
+    def v1_lastlog(self):
+        """The pristine last-logins log in the format of 0.1.0 (version 1, "end")."""
+        log = tl.decode_lastlog(self.old_files["last/alice"][0])
+        return ("# pam_mailotp last logins\nversion = 1\n" + "".join(
+            l + "\n" for l in log.entries) + "end\n").encode()
+
+    def plant(self, files):
+        """Replace stored files (relative path -> bytes), as fresh 0600 files."""
+        for rel, data in (files or {}).items():
+            p = os.path.join(self.w.store, rel)
+            with open(p + ".harness", "wb") as f:
+                f.write(data)
+            os.chmod(p + ".harness", 0o600)
+            os.rename(p + ".harness", p)
+
+    def test_7c_torn_slot_write_fails_closed_and_the_old_state_is_read(self):
+        """The slot write is cut after k bytes and fails (EIO): a torn slot, as a crash or a
+        failing disk leaves it.  The login fails closed, the current slot is untouched
+        byte for byte, the reader (the decoder, the CLI, the next login) gets the old
+        state, and the next write goes into the torn slot again."""
+        w = self.w
+        old_img = self.old_files["state/alice"][0]
+        cur, _ = tl.current_slot(old_img)
+        old_state = tl.decode_state(old_img)
+        for kind in ("code", "wrong", "hardened", "recovery"):
+            svc, answer, want = self.kinds[kind]
+            n_pwrite = counts(self.base[kind][0]).get("pwrite", 0)
+            self.assertGreater(n_pwrite, 0, kind)
+            for n in range(1, n_pwrite + 1):
+                for part in (1, 8, 20, 23, 24, 60, 2048, 4095):
+                    w.restore(self.pristine)
+                    run = w.run_login(svc, "alice", answer, fault={
+                        "call": "pwrite", "nth": n, "partial": part, "errno": "EIO"})
+                    type(self).points += 1
+                    ctx = "%s login, pwrite #%d torn after %d bytes, EIO" % (kind, n, part)
+                    self.assertIsNotNone(run.injected, ctx)
+                    self.assertEqual(run.injected.path, "state/alice", ctx)
+                    clear = {"PAM_AUTHINFO_UNAVAIL"} | ({want} if want == "PAM_AUTH_ERR"
+                                                         else set())
+                    self.assertIn(run.result, clear, "%s\n%s" % (ctx, "\n".join(run.log)))
+                    self.assertIn(STRERROR["EIO"], "\n".join(run.log), ctx)
+                    img = w.files()["state/alice"][0]
+                    new_img = self.base[kind][1]["state/alice"][0]
+                    self.assertEqual(len(img), tl.SLOT_FILE_SIZE, ctx)
+                    span = slice(cur * tl.SLOT_SIZE, (cur + 1) * tl.SLOT_SIZE)
+                    self.assertEqual(img[span], old_img[span], "%s: current slot touched" % ctx)
+                    if img == new_img:
+                        # Cut after the payload, in zeros that were zeros already: the new
+                        # slot is complete (the login still failed closed).
+                        self.assertGreaterEqual(
+                            part, tl.SLOT_HEADER + len(tl.current_slot(new_img)[1].payload), ctx)
+                        self.assertEqual(tl.decode_state(img), tl.decode_state(new_img), ctx)
+                    else:
+                        self.assertEqual(tl.current_slot(img)[0], cur, ctx)
+                        self.assertEqual(tl.decode_state(img), old_state, ctx)
+                    if kind == "recovery":
+                        # Consumed before the state is written (never usable twice): old or
+                        # new, as in the sweep.
+                        self.assertIn(w.files().get("recovery/alice"),
+                                      (self.old_files.get("recovery/alice"),
+                                       self.base[kind][1].get("recovery/alice")), ctx)
+                    if part == 24:
+                        st = w.jcli("status", "alice")
+                        self.assertEqual(st["state"], "ok", ctx)
+                        # The next login: accepted, stored in the torn slot, old one kept.
+                        r = w.run_login(self.simple, "alice",
+                                        PW + w.code_at("alice", T + 30), now=T + 30)
+                        self.assertEqual(r.result, "PAM_SUCCESS", ctx)
+                        img2 = w.files()["state/alice"][0]
+                        self.assertEqual(tl.current_slot(img2)[0], 1 - cur, ctx)
+                        self.assertEqual(img2[span], old_img[span], ctx)
+
+    def test_7d_short_writes(self):
+        """A write that stores fewer bytes than asked (a nearly full disk): the slot write
+        loop completes it (the login is not disturbed); a short last-logins append is taken
+        back with ftruncate (the log is as before, a warning names ENOSPC); when that
+        ftruncate fails too (EIO), the part line stays, the log still reads the old list,
+        and the next login repairs the log."""
+        w = self.w
+        svc, answer, want = self.kinds["code"]
+        new_files = self.base["code"][1]
+        for part in (1, 24, 2000, 4095):
             w.restore(self.pristine)
             run = w.run_login(svc, "alice", answer, fault={
-                "call": "%s,unlinkat" % c.func, "nth": "%d,1" % c.n})
+                "call": "pwrite", "nth": 1, "action": "short", "partial": part})
             type(self).points += 1
-            ctx = "%s #%d fails (%s), then the unlink of the temp fails" % (c.func, c.n, c.path)
-            self.assertEqual([(k.func, k.n) for k in run.trace if k.inject],
-                             [(c.func, c.n), ("unlinkat", 1)], ctx)
-            area = c.path.split("/")[0]
-            self.assertEqual(run.result, want if area == "last" else "PAM_AUTHINFO_UNAVAIL",
-                             "%s\n%s" % (ctx, "\n".join(run.log)))
-            now = w.files()
-            temps = [rel for rel in now if is_temp(rel)]
-            self.assertEqual([t.split("/")[0] for t in temps], [area], ctx)
-            for rel in ("records/alice", "state/alice"):
-                self.assertIn(now.get(rel), (self.old_files.get(rel),
-                                             self.base[kind][1].get(rel)), ctx)
-            st = w.run_cli("--json", "status", "alice")
-            self.assertEqual(st.returncode, 0, "%s: %s" % (ctx, st.stdout))
-            self.next_login_works(kind, ctx)
+            self.assertTrue(run.injected)
+            self.assertEqual(run.result, want, "short pwrite of %d bytes" % part)
+            self.assertEqual(w.files()["state/alice"], new_files["state/alice"])
+            self.assertEqual(counts(run.trace).get("pwrite"), 2, "short pwrite, one more")
+        ntrunc = 0
+        for extra in ({}, {"call": "write,ftruncate", "nth": "1,1"}):
+            w.restore(self.pristine)
+            fault = {"call": "write", "nth": 1, "action": "short", "partial": 20,
+                     "match": "/last/"}
+            fault.update(extra)
+            run = w.run_login(svc, "alice", answer, fault=fault)
+            type(self).points += 1
+            ctx = "short append%s" % (", ftruncate fails" if extra else "")
+            self.assertEqual(run.result, want, ctx)
+            calls = [(c.func, c.inject) for c in run.trace if c.path.startswith("last/")]
+            self.assertIn(("ftruncate", bool(extra)), calls, ctx)
+            ntrunc += 1
+            text = "\n".join(run.log)
+            self.assertRegex(text, r"(?m)^4 last-logins log not written: cannot append to "
+                                   r"alice: " + ("short write, not undone" if extra
+                                                 else "No space left on device"), ctx)
+            self.assertEqual(w.files()["state/alice"], new_files["state/alice"], ctx)
+            last = w.files()["last/alice"][0]
+            old_last = self.old_files["last/alice"][0]
+            if not extra:
+                self.assertEqual(last, old_last, "%s: not taken back" % ctx)
+            else:
+                self.assertTrue(last.startswith(old_last) and len(last) == len(old_last) + 20,
+                                ctx)
+                log = tl.decode_lastlog(last)
+                self.assertEqual(log.entries, tl.decode_lastlog(old_last).entries, ctx)
+                self.assertEqual(w.jcli("last", "alice")["logins"], self.old_last, ctx)
+                # The next login rewrites the log without the part line.
+                r = w.run_login(self.simple, "alice", PW + w.code_at("alice", T + 30),
+                                now=T + 30)
+                self.assertEqual(r.result, "PAM_SUCCESS", ctx)
+                log = tl.decode_lastlog(w.files()["last/alice"][0])
+                self.assertEqual(log.skipped, 0, "%s: part line still there" % ctx)
+                self.assertEqual(log.entries[:-1], tl.decode_lastlog(old_last).entries, ctx)
+        self.assertEqual(ntrunc, 2)
 
     def test_8_lock_never_granted_times_out_into_a_clear_failure(self):
         svc = self.w.simple_service("alice", extra="lock_timeout=1", name="imap-lt")

@@ -1,22 +1,36 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Full disk: the store on a tiny tmpfs, filled up.
 
-  - completely full: every login that needs the replay state (right code,
-    recovery code, hardened stack) fails closed with PAM_AUTHINFO_UNAVAIL and
-    reason io-error naming ENOSPC; so does a wrong code (its count cannot be
-    stored, and a guess must not be told apart from a right code); logins that
-    need no state (an application password, a user without 2FA) still work;
-    mailotp writes fail with exit 4; no byte of any stored file changes and no
-    temporary file is left; after room is made, logins work again;
-  - room for the state but not for the last-logins log (one free page, a log
-    of several pages): the login succeeds, the new replay step is stored (the
-    same code is then refused as a replay), the log is left as it was and a
-    warning names ENOSPC.
+The state is rewritten in place (one slot of a file that exists already:
+no new block), so on a full disk what needs only the state still works;
+what needs a new file or a new version of one through a temporary file
+fails closed.
+
+  - completely full: a right code (simple and hardened stack) is accepted and
+    its step stored (the same string again is a replay); a wrong code is
+    refused and counted (the count read back with the independent decoder);
+    `mailotp unlock` works; logins that need no state (an application
+    password, a user without 2FA) still work.  What needs a new file fails
+    closed with reason io-error naming ENOSPC and changes nothing: a
+    recovery code (its list is replaced), a login of a user whose state is
+    still the text file of 0.1.0 (it is replaced by a slot file), and the
+    mailotp writes that make files (app-password add, recovery-codes, enroll,
+    confirm of a pending user, which creates the state): exit 4.  The state
+    file stays the same inode, 8192 bytes; the last-logins log is appended to
+    when its page has room (else a warning names ENOSPC); no other byte of any
+    stored file changes and no temporary file is left; after room is made,
+    the refused recovery code and the 0.1.0 user's code work;
+  - one free page, a log of several pages: when the log must be rewritten
+    (another keep), the rewrite does not fit: the login succeeds, the new
+    replay step is stored (the same code is then refused as a replay), the
+    log is left as it was and a warning names ENOSPC; a plain append fits
+    and is made.
 
 When tmpfs cannot be mounted here (no root, a container), the same scenarios
-run with ENOSPC injected by the shim on every write (only on writes under
-DIR/last/ for the second one), and the test output says so
-(MAILOTP_FULLDISK_NO_TMPFS=1 forces that path).
+run with ENOSPC injected by the shim on every write(2) (only on writes under
+DIR/last/ for the second one), pwrite in place being left alone as a full
+disk leaves it, and the test output says so (MAILOTP_FULLDISK_NO_TMPFS=1
+forces that path).
 """
 import errno
 import hashlib
@@ -25,7 +39,8 @@ import subprocess
 import sys
 import unittest
 
-from faultlib import PW, T, FaultWorld, is_temp, require_env
+from faultlib import MODULE, PW, T, FaultWorld, is_temp, require_env
+import mailotp_testlib as tl  # noqa: E402  (faultlib puts tests/pam on the path)
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 SIZE = 256 * 1024  # the tmpfs: 64 pages, plenty for one store
@@ -65,6 +80,23 @@ class FullDisk(unittest.TestCase):
         cls.simple = w.simple_service("alice", name="imap")
         cls.hardened = w.hardened_service("alice", name="imap-hard")
         cls.bob = w.simple_service("bob", name="imap-bob")
+        # dave: 2FA, his state still the text file of 0.1.0 (a login must replace it).
+        w.enable_at("dave", T - 300, password="davepw")
+        cls.dave = w.simple_service("dave", name="imap-dave")
+        p = os.path.join(w.store, "state", "dave")
+        legacy = tl.read_state(p).encode()
+        with open(p + ".harness", "wb") as f:
+            f.write(legacy)
+        os.chmod(p + ".harness", 0o600)
+        os.rename(p + ".harness", p)
+        # erin: enrolled, not confirmed yet (confirming creates her state).
+        r = w.run_cli("enroll", "--no-qr", "erin", now=T - 300)
+        assert r.returncode == 0, r.stderr
+        w.secrets["erin"] = r.stdout.split("secret=")[1].split("&")[0].split()[0]
+        # The log rewritten with another keep (last_logins is 200 in the other services).
+        cls.keep199 = w.service("imap-keep199", "auth [success=done ignore=ignore default=die] "
+                                "%s dir=%s conf=%s last_logins=199\n" % (MODULE, w.store, w.conf)
+                                + w.expect_line("alice"))
         # A last-logins log of several pages: logins with the application password.
         last = os.path.join(w.store, "last", "alice")
         for n in range(200):
@@ -136,52 +168,110 @@ class FullDisk(unittest.TestCase):
                 for rel, (data, mode, nlink) in self.w.files().items()
                 if not rel.startswith("filler-")}
 
+    def read(self, rel):
+        with open(os.path.join(self.w.store, rel), "rb") as f:
+            return f.read()
+
+    def ino(self, rel):
+        return os.stat(os.path.join(self.w.store, rel)).st_ino
+
+    def state(self, user="alice"):
+        return tl.state_fields(tl.read_state(os.path.join(self.w.store, "state", user)))
+
+    def check_log_appended_or_warned(self, ctx, old, run):
+        """The last-logins log after a login: one line appended (its page had room), or
+        left as it was with a warning naming ENOSPC."""
+        new = self.read("last/alice")
+        if new == old:
+            self.assertRegex("\n".join(run.log), r"(?m)^4 last-logins log not written: .*No "
+                                                  r"space left on device", ctx)
+        else:
+            self.assertTrue(new.startswith(old), "%s: the log was not appended to" % ctx)
+            self.assertEqual(new[len(old):].count(b"\n"), 1, ctx)
+            self.assertEqual(len(tl.decode_lastlog(new).lines),
+                             len(tl.decode_lastlog(old).lines) + 1, ctx)
+
     def login(self, svc, user, answer, now, fault=None):
         return self.w.run_login(svc, user, answer, now=now, fault=fault)
 
     # -- the scenarios ---------------------------------------------------------------------
-    def test_1_full_disk_fails_closed_and_damages_nothing(self):
+    def test_1_full_disk_state_in_place_works_new_files_fail_closed(self):
         w = self.w
         self.fill(0)
         before = self.hashes()
+        ino = self.ino("state/alice")
+        old_state = self.state()
         now = T
         f = self.enospc()
+        step = now // 30
+
+        def login(ctx, svc, answer, want, user="alice", at=now):
+            old_log = self.read("last/alice")
+            r = self.login(svc, user, answer, at, f)
+            self.assertEqual(r.result, want, "%s:\n%s" % (ctx, "\n".join(r.log)))
+            if user == "alice":
+                self.check_log_appended_or_warned(ctx, old_log, r)
+            return r
+
+        # The state alone: written in place, no new block needed.
         good = PW + w.code_at("alice", now)
-        wrong = PW + "%06d" % ((int(w.code_at("alice", now)) + 1) % 1000000)
-        for name, svc, answer in (("code", self.simple, good),
-                                  ("hardened", self.hardened, good),
-                                  ("recovery code", self.simple, PW + self.recovery[0])):
-            r = self.login(svc, "alice", answer, now, f)
-            text = "\n".join(r.log)
-            self.assertEqual(r.result, "PAM_AUTHINFO_UNAVAIL", "%s: %s" % (name, text))
-            self.assertRegex(text, r"(?m)^3 result=error reason=io-error .*No space left on "
-                                   r"device", name)
-        r = self.login(self.simple, "alice", wrong, now, f)
-        self.assertEqual(r.result, "PAM_AUTHINFO_UNAVAIL", "a guess must look like a right code")
-        self.assertIn("No space left on device", "\n".join(r.log))
-        # What needs no replay state still works.
-        self.assertEqual(self.login(self.simple, "alice", self.app_pw, now, f).result,
-                         "PAM_SUCCESS")
+        login("code", self.simple, good, "PAM_SUCCESS")
+        self.assertEqual(int(self.state()["last_step"]), step, "step not stored")
+        r = login("the same code again", self.simple, good, "PAM_AUTH_ERR")
+        self.assertIn("reason=replayed-code", "\n".join(r.log))
+        login("hardened", self.hardened, PW + w.code_at("alice", now + 30), "PAM_SUCCESS",
+              at=now + 30)
+        self.assertEqual(int(self.state()["last_step"]), step + 1)
+        wrong = PW + "%06d" % ((int(w.code_at("alice", now + 30)) + 1) % 1000000)
+        r = login("wrong code", self.simple, wrong, "PAM_AUTH_ERR", at=now + 30)
+        self.assertIn("reason=wrong-code", "\n".join(r.log))
+        self.assertEqual(int(self.state()["failures"]), int(old_state["failures"]) + 1,
+                         "a guess on a full disk must be counted")
+        self.assertEqual(w.run_cli("unlock", "alice", now=now + 30, fault=f).returncode, 0)
+        self.assertEqual(self.state()["failures"], "0")
+        self.assertEqual(self.ino("state/alice"), ino, "state/alice replaced, not rewritten")
+        self.assertEqual(len(self.read("state/alice")), tl.SLOT_FILE_SIZE)
+        # What needs no state still works.
+        login("app password", self.simple, self.app_pw, "PAM_SUCCESS", at=now + 30)
         self.assertEqual(self.login(self.bob, "bob", "bobpw", now, f).result, "PAM_SUCCESS")
-        # The administrator's writes fail cleanly.
-        for args in (("unlock", "alice"), ("app-password", "add", "alice", "tablet"),
-                     ("recovery-codes", "alice"), ("enroll", "--no-qr", "carol")):
+        # What needs a new file fails closed, naming ENOSPC.
+        for ctx, svc, user, answer in (
+                ("recovery code", self.simple, "alice", PW + self.recovery[0]),
+                ("state of 0.1.0", self.dave, "dave", "davepw" + w.code_at("dave", now))):
+            r = self.login(svc, user, answer, now + 30, f)
+            text = "\n".join(r.log)
+            self.assertEqual(r.result, "PAM_AUTHINFO_UNAVAIL", "%s: %s" % (ctx, text))
+            self.assertRegex(text, r"(?m)^3 result=error reason=io-error .*No space left on "
+                                   r"device", ctx)
+        for args in (("app-password", "add", "alice", "tablet"), ("recovery-codes", "alice"),
+                     ("enroll", "--no-qr", "carol"),
+                     ("confirm", "erin", w.code_at("erin", now))):
             r = w.run_cli(*args, now=now, fault=f)
             self.assertEqual(r.returncode, 4, "%s: %s%s" % (args, r.stdout, r.stderr))
-        # Nothing stored was damaged, nothing left behind, everything still reads.
+        # Nothing else changed, nothing left behind, everything still reads.
         after = self.hashes()
         empty = hashlib.sha256(b"").hexdigest()
-        self.assertEqual({rel: h for rel, h in after.items() if rel in before}, before,
+        self.assertEqual({rel: h for rel, h in after.items()
+                          if rel in before and rel not in ("state/alice", "last/alice")},
+                         {rel: h for rel, h in before.items()
+                          if rel not in ("state/alice", "last/alice")},
                          "files changed on a full disk")
         # The only new files: empty lock files (the CLI locks a new user before writing).
         self.assertEqual([rel for rel in after if rel not in before and not (
             rel.startswith("locks/") and after[rel] == empty)], [])
         self.assertFalse([rel for rel in after if is_temp(rel)])
+        self.assertNotIn("state/erin", after)
+        self.assertEqual(w.jcli("status", "erin", now=now)["status"], "pending")
         w.jcli("status", "alice", now=now)
         w.jcli("last", "alice", now=now)
-        # Room again: the same code now works (it was never used up).
+        # Room again: the refused ones work now (their codes were never used up).
         self.unfill()
-        self.assertEqual(self.login(self.simple, "alice", good, now).result, "PAM_SUCCESS")
+        self.assertEqual(self.login(self.simple, "alice", PW + self.recovery[0], now + 60)
+                         .result, "PAM_SUCCESS")
+        self.assertEqual(self.login(self.dave, "dave", "davepw" + w.code_at("dave", now),
+                                    now + 30).result, "PAM_SUCCESS")
+        self.assertEqual(len(self.read("state/dave")), tl.SLOT_FILE_SIZE, "dave's state "
+                         "not converted to a slot file")
 
     def test_2_log_does_not_fit_but_the_state_does(self):
         w = self.w
@@ -191,7 +281,8 @@ class FullDisk(unittest.TestCase):
         before = self.hashes()
         now = T + 300
         code = PW + w.code_at("alice", now)
-        r = self.login(self.simple, "alice", code, now, self.enospc("/last/"))
+        # Another keep: the log must be rewritten through a temporary file of several pages.
+        r = self.login(self.keep199, "alice", code, now, self.enospc("/last/"))
         text = "\n".join(r.log)
         self.assertEqual(r.result, "PAM_SUCCESS", text)
         self.assertRegex(text, r"(?m)^4 last-logins log not written: .*No space left on device")
@@ -201,10 +292,27 @@ class FullDisk(unittest.TestCase):
         changed = sorted(rel for rel in set(before) | set(after)
                          if before.get(rel) != after.get(rel))
         self.assertEqual(changed, ["state/alice"])
+        self.assertFalse([rel for rel in after if is_temp(rel)])
         # The step really is stored: the same string again is a replay.
         r = self.login(self.simple, "alice", code, now)
         self.assertEqual(r.result, "PAM_AUTH_ERR")
         self.assertIn("reason=replayed-code", "\n".join(r.log))
+        self.unfill()
+
+    def test_3_an_append_fits_in_one_free_page(self):
+        if not self.mounted:
+            self.skipTest("needs the tmpfs: an injected ENOSPC cannot leave one page free")
+        w = self.w
+        self.fill(1)
+        old = self.read("last/alice")
+        ino = self.ino("last/alice")
+        now = T + 600
+        r = self.login(self.simple, "alice", PW + w.code_at("alice", now), now)
+        self.assertEqual(r.result, "PAM_SUCCESS", "\n".join(r.log))
+        self.assertFalse([l for l in r.log if "last-logins" in l], r.log)
+        new = self.read("last/alice")
+        self.assertTrue(new.startswith(old) and new[len(old):].count(b"\n") == 1)
+        self.assertEqual(self.ino("last/alice"), ino, "appended, not replaced")
         self.unfill()
 
 

@@ -30,7 +30,9 @@ failures= values are before+1..after, each once; the held user's state is
 byte-identical.  Over all rounds: at most one code success per (user, step);
 every success's step was stored before the answer (read back >= step); no
 success for an older step began after one for a newer step had ended; and a
-monitor thread that reads every state file in a loop never saw one torn, a
+monitor thread that reads every state file in a loop (without the lock, while
+writers rewrite its slots in place; decoded with the independent decoder of
+mailotp_testlib) never saw one with no valid slot or an incomplete text, a
 last_step go back, or a wrong target's count go down.  The last-logins log is
 a second witness: each user's newest entries must be exactly the round's
 outcomes (as a multiset), less those the module said it could not write.
@@ -128,10 +130,10 @@ class Checks:
 
 
 def parse_state(text):
-    """A state file's fields, or None unless it is complete (ends in 'end')."""
-    if not text.endswith("\nend\n"):
+    """A state text's fields, or None unless it is complete (ends in 'end')."""
+    if not tl.state_complete(text):
         return None
-    return dict(re.findall(r"(?m)^(\w+) = (\S+)$", text))
+    return tl.state_fields(text)
 
 
 class Storm:
@@ -188,12 +190,17 @@ class Storm:
                                                  self.apppw[i]))
 
     # -- the store from the outside ----------------------------------------------------
-    def state_text(self, i):
-        with open(os.path.join(self.w.store, "state", self.users[i])) as f:
+    def state_bytes(self, i):
+        with open(os.path.join(self.w.store, "state", self.users[i]), "rb") as f:
             return f.read()
 
     def state(self, i):
-        return parse_state(self.state_text(i))
+        """What a reader gets from user i's state file (two slots), or None when it has no
+        valid slot or its text is incomplete (never acceptable, even without the lock)."""
+        try:
+            return parse_state(tl.decode_state(self.state_bytes(i), legacy=False))
+        except tl.StateFormatError:
+            return None
 
     def lastlog(self, i):
         res = self.w.cli("--json", "last", self.users[i])
@@ -349,7 +356,7 @@ class Storm:
         for i in sorted(wrong_set):
             self.w.cli("unlock", self.users[i], check=0)
         before = {i: self.state(i) for i in range(n_users)}
-        held_text = self.state_text(held) if held is not None else None
+        held_bytes = self.state_bytes(held) if held is not None else None
         plans = self.plan_round(r, per_proc, valid_set, held)
 
         lock_fd = None
@@ -379,8 +386,8 @@ class Storm:
             ck.check("round %d: every attempt on the held user timed out" % r,
                      mine and all((x.result, x.reason) == TIMEOUT for x in mine),
                      str(collections.Counter((x.result, x.reason) for x in mine)))
-            ck.check("round %d: the held user's state is untouched" % r,
-                     self.state_text(held) == held_text)
+            ck.check("round %d: the held user's state is untouched (byte for byte)" % r,
+                     self.state_bytes(held) == held_bytes)
             self.numbers["lock timeouts (held lock)"] += len(mine)
             self.numbers["max seconds of a held-lock wait"] = max(
                 [self.numbers["max seconds of a held-lock wait"]]

@@ -273,22 +273,112 @@ static void wrong_code(const struct user *u, uint64_t *rng, char out[12])
         }
 }
 
-/* last_step from the state file (read without the lock: files are replaced atomically). */
+/*
+ * The state file's current text, decoded here from the format description
+ * (src/slots.h), not with the module's code: 8192 bytes, two 4096-byte
+ * slots "MOTPSLOT", seq (u64 LE), length (u32 LE), CRC-32 of bytes 0..19 and
+ * the payload (u32 LE), payload; the valid slot with the higher seq counts.
+ * The CRC is table-driven (the module's is bitwise) and checked against the
+ * standard check value at start-up.
+ */
+#define SLOT_SIZE   4096U
+#define SLOT_HEADER 24U
+
+static uint32_t crc_table[256];
+
+static void crc_init(void)
+{
+        static const char check[] = "123456789";
+        uint32_t c, crc = 0xFFFFFFFFU;
+        unsigned i, k;
+
+        for (i = 0; i < 256; i++) {
+                c = i;
+                for (k = 0; k < 8; k++)
+                        c = (c & 1U) ? 0xEDB88320U ^ (c >> 1) : c >> 1;
+                crc_table[i] = c;
+        }
+        for (i = 0; i < sizeof(check) - 1; i++)
+                crc = crc_table[(crc ^ (unsigned char)check[i]) & 0xFFU] ^ (crc >> 8);
+        if ((crc ^ 0xFFFFFFFFU) != 0xCBF43926U) {
+                fprintf(stderr, "storm_worker: CRC-32 table is wrong\n");
+                exit(2);
+        }
+}
+
+static uint32_t crc_update(uint32_t crc, const unsigned char *p, size_t n)
+{
+        while (n-- > 0)
+                crc = crc_table[(crc ^ *p++) & 0xFFU] ^ (crc >> 8);
+        return crc;
+}
+
+static uint64_t le(const unsigned char *p, unsigned n)
+{
+        uint64_t v = 0;
+        unsigned i;
+
+        for (i = 0; i < n; i++)
+                v |= (uint64_t)p[i] << (8 * i);
+        return v;
+}
+
+/* 1 and seq, payload, length for a valid slot, else 0. */
+static int slot_valid(const unsigned char *slot, uint64_t *seq, const unsigned char **payload,
+                      size_t *len)
+{
+        uint64_t l = le(slot + 16, 4);
+        uint32_t crc;
+
+        if (memcmp(slot, "MOTPSLOT", 8) != 0 || le(slot + 8, 8) == 0 || l == 0 ||
+            l > SLOT_SIZE - SLOT_HEADER)
+                return 0;
+        crc = crc_update(0xFFFFFFFFU, slot, 20);
+        crc = crc_update(crc, slot + SLOT_HEADER, (size_t)l) ^ 0xFFFFFFFFU;
+        if (crc != (uint32_t)le(slot + 20, 4))
+                return 0;
+        *seq = le(slot + 8, 8);
+        *payload = slot + SLOT_HEADER;
+        *len = (size_t)l;
+        return 1;
+}
+
+/* last_step from the state file (read without the lock: a torn slot is skipped). */
 static long long read_last_step(const char *store, const char *name)
 {
-        char path[4096], line[256];
+        static unsigned char img[2 * SLOT_SIZE + 1];
+        const unsigned char *pl[2] = {NULL, NULL};
+        char path[4096], text[SLOT_SIZE + 1], *p;
+        uint64_t seq[2] = {0, 0};
+        size_t got, len[2] = {0, 0};
+        int ok[2], i;
         long long v = -1;
         FILE *f;
 
         (void)snprintf(path, sizeof(path), "%s/state/%s", store, name);
-        f = fopen(path, "r");
+        f = fopen(path, "rb");
         if (f == NULL)
                 return -2;
-        while (fgets(line, sizeof(line), f) != NULL) {
-                if (sscanf(line, "last_step = %lld", &v) == 1)
-                        break;
-        }
+        got = fread(img, 1, sizeof(img), f);
         fclose(f);
+        if (got != 2 * SLOT_SIZE)
+                return -3;
+        for (i = 0; i < 2; i++)
+                ok[i] = slot_valid(img + (size_t)i * SLOT_SIZE, &seq[i], &pl[i], &len[i]);
+        if ((!ok[0] && !ok[1]) || (ok[0] && ok[1] && seq[0] == seq[1]))
+                return -3;
+        i = ok[0] && (!ok[1] || seq[0] > seq[1]) ? 0 : 1;
+        memcpy(text, pl[i], len[i]);
+        text[len[i]] = '\0';
+        for (p = text; *p != '\0';) {
+                char *nl = strchr(p, '\n');
+
+                if (sscanf(p, "last_step = %lld", &v) == 1)
+                        break;
+                if (nl == NULL)
+                        break;
+                p = nl + 1;
+        }
         return v;
 }
 
@@ -306,6 +396,7 @@ int main(int argc, char **argv)
         int nusers = 0, worker = 0, opt, errors = 0;
         uint64_t rng = 1;
 
+        crc_init();
         while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
                 switch (opt) {
                 case 'c':

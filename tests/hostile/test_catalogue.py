@@ -25,7 +25,13 @@ CLI made at the start).  Each row states:
     counted exactly last/KEY (the module keeps every outcome of a 2FA user in
     its last-logins log, see pam_mailotp(8) LAST LOGINS).  "Exactly" means
     each of those files must have changed and nothing else may have (their
-    directories may, by the rename).
+    directories may, by a rename).  How they change is checked too: a state
+    that was a valid two-slot file is rewritten in place (same inode, 8192
+    bytes, the slot that was current before byte for byte untouched, the
+    other one now current with the next sequence number), and a version 2
+    last-logins log with room and nothing to repair is appended to (same
+    inode, the old bytes a prefix, one line more).  State files are read
+    with the independent decoder of mailotp_testlib, never the module's.
 
 And for every row: no log line contains a secret (the password, any TOTP
 secret, any code near now, the application password, recovery codes, the
@@ -198,6 +204,15 @@ class Ctx:
         os.rename(tmp, self.p(rel))
 
     def edit(self, rel, fn):
+        """Edit a stored text file; for the state (a two-slot file), its current text, put
+        back as a writer would: the next sequence number in the other slot."""
+        if rel.startswith("state/"):
+            data = self.read(rel)
+            cur, slot = tl.current_slot(data)
+            new = tl.encode_slot(slot.seq + 1, fn(slot.payload.decode()))
+            keep = data[cur * tl.SLOT_SIZE:(cur + 1) * tl.SLOT_SIZE]
+            self.replace(rel, keep + new if cur == 0 else new + keep)
+            return
         self.replace(rel, fn(self.read(rel).decode()).encode())
 
     def move_out(self, rel):
@@ -208,17 +223,20 @@ class Ctx:
 
     def state(self, key="alice"):
         try:
-            text = self.read("state/" + key).decode()
-        except (OSError, UnicodeDecodeError):
+            text = tl.decode_state(self.read("state/" + key))
+        except (OSError, UnicodeDecodeError, tl.StateFormatError):
             return None
-        return dict(re.findall(r"(?m)^(\w+) = (\S+)$", text))
+        return tl.state_fields(text)
 
     def last_entries(self, key="alice"):
         try:
-            text = self.read("last/" + key).decode()
-        except (OSError, UnicodeDecodeError):
+            log = tl.decode_lastlog(self.read("last/" + key))
+        except (OSError, tl.StateFormatError):
             return []
-        return re.findall(r"(?m)^login = (.*)$", text)
+        return [l.split(" = ", 1)[1] for l in log.entries]
+
+    def state_text(self, key="alice"):
+        return tl.decode_state(self.read("state/" + key))
 
 
 def jcli(w, *args, check=0):
@@ -415,6 +433,54 @@ def s_all(*fns):
     return fn
 
 
+def s_state_image(make):
+    """Replace alice's state by make(c, text, seq, cur): text and seq of the current slot,
+    cur its index (0 or 1) in the template's file."""
+    def fn(c):
+        data = c.read("state/alice")
+        cur, slot = tl.current_slot(data)
+        c.replace("state/alice", make(c, slot.payload.decode(), slot.seq, cur))
+    return fn
+
+
+def break_crc(raw):
+    """A slot whose checksum no longer matches (one payload byte changed)."""
+    b = bytearray(raw)
+    b[tl.SLOT_HEADER] ^= 0x01
+    return bytes(b)
+
+
+def torn_slot(seq, text, keep):
+    """A slot write cut after `keep` bytes, over a slot of zeros."""
+    raw = tl.encode_slot(seq, text)
+    return raw[:keep] + b"\0" * (tl.SLOT_SIZE - keep)
+
+
+def ahead(text, steps=100000):
+    """The same state, its last_step far ahead (every code near now would be a replay)."""
+    return re.sub(r"(?m)^last_step = (\d+)$",
+                  lambda m: "last_step = %d" % (int(m.group(1)) + steps), text)
+
+
+def s_lastlog(make):
+    """Replace alice's last-logins log by make(c, entries): entries of the template log
+    (made by two refused logins first: no-code, from 203.0.113.1 and .2)."""
+    def fn(c):
+        for n in (1, 2):
+            got = drive(c, plain_service(c), b"alice", PWB, rhost=b"203.0.113.%d" % n)
+            assert got == "PAM_AUTH_ERR", got
+        open(c.w.syslog, "w").close()
+        log = tl.decode_lastlog(c.read("last/alice"))
+        c.saved["last_entries"] = list(log.entries)
+        c.replace("last/alice", make(c, log))
+    return fn
+
+
+def lastlog_bytes(log, body=b""):
+    head = b"# pam_mailotp last logins\nversion = 2\nkeep = %d\n" % log.keep
+    return head + b"".join(l.encode() + b"\n" for l in log.entries) + body
+
+
 def s_store_moved(c):
     os.rename(c.w.store, c.w.store + ".gone")
 
@@ -513,6 +579,11 @@ def a_pw_code(c):
     return c.pw_code()
 
 
+def a_pw_code_saved(c):
+    c.saved["answer"] = c.pw_code()
+    return c.saved["answer"]
+
+
 def a_saved(c):
     return c.saved["answer"]
 
@@ -545,6 +616,45 @@ def p_outside_intact(c):
     with open(os.path.join(c.w.root, "outside-last-alice"), "rb") as f:
         if f.read() != b"not a log, must stay\n":
             raise AssertionError("the target of last/alice was written through the symlink")
+
+
+def p_state_written_into(slot_index, seq):
+    """The login's write went into slot `slot_index` with sequence number `seq`."""
+    def fn(c):
+        data = c.read("state/alice")
+        cur, slot = tl.current_slot(data)
+        if (cur, slot.seq) != (slot_index, seq):
+            raise AssertionError("state written into slot %d seq %d, want slot %d seq %d" % (
+                cur, slot.seq, slot_index, seq))
+        before = c.saved["state_image"]
+        other = slice((1 - cur) * tl.SLOT_SIZE, (2 - cur) * tl.SLOT_SIZE)
+        if data[other] != before[other]:
+            raise AssertionError("the slot read (the older, valid one) was overwritten")
+    return fn
+
+
+def p_no_second_acceptance(c):
+    """The row's string, sent again, must not be accepted: its step was stored."""
+    got = drive(c, plain_service(c), b"alice", c.saved["answer"])
+    if got == "PAM_SUCCESS":
+        raise AssertionError("the same password + code accepted twice (state not stored)")
+
+
+def p_log_repaired(c):
+    """The log was rewritten at once: nothing skipped, the old entries kept, the new last."""
+    log = tl.decode_lastlog(c.read("last/alice"))
+    if log.skipped or log.version != 2 or log.keep != 20:
+        raise AssertionError("log not repaired: %r" % log)
+    if log.entries[:-1] != c.saved["last_entries"]:
+        raise AssertionError("old entries lost: %r" % log.entries)
+
+
+def p_history_kept(c):
+    """The entries from before the damage are still there (best effort, but not reset)."""
+    log = tl.decode_lastlog(c.read("last/alice"))
+    if log.entries[:-1] != c.saved["last_entries"]:
+        raise AssertionError("history reset: %r, was %r" % (log.entries,
+                                                          c.saved["last_entries"]))
 
 
 def p_cli_reads(c):
@@ -874,8 +984,9 @@ CASES = [
     row("S43", "state of version 7", "store", UNAVAIL, CORRUPT, LAST,
         setup=s_edit("state/alice", lambda t: t.replace("version = 1", "version = 7")),
         answer=a_pw_code),
-    row("S44", "state oversized (5000 bytes)", "store", UNAVAIL, UNSAFE, LAST,
-        setup=lambda c: c.replace("state/alice", b"#" * 4999 + b"\n"), answer=a_pw_code),
+    row("S44", "state oversized (8193 bytes: a slot file and one byte)", "store", UNAVAIL,
+        UNSAFE, LAST, setup=lambda c: c.replace("state/alice", c.read("state/alice") + b"\0"),
+        answer=a_pw_code, log_re=r'detail="alice is larger than 8192 bytes"'),
     row("S45", "state missing for an enabled user", "store", UNAVAIL, "wrong-state", LAST,
         setup=s_unlink("state/alice"), answer=a_pw_code),
     row("S46", "state/ directory missing", "store", UNAVAIL, "wrong-state", LAST,
@@ -942,6 +1053,71 @@ CASES = [
         answer=a_pw_code),
     row("S69", "store readable by others (0755) is allowed: files are 0600", "store", OK,
         "code-accepted", CODE_OK, setup=s_chmod(".", 0o755), answer=a_pw_code),
+    # The two-slot state file (src/slots.h) and the appended last-logins log.
+    row("S70", "state: 8192 bytes, both slots fail their checksum", "store", UNAVAIL, CORRUPT,
+        LAST, setup=s_state_image(lambda c, t, seq, cur: tl.encode_state_file(
+            break_crc(tl.encode_slot(seq, t)), break_crc(tl.encode_slot(seq + 1, t)))),
+        answer=a_pw_code, log_re=r'detail="state file has no valid slot"'),
+    row("S71", "state: 8192 bytes of zeros", "store", UNAVAIL, CORRUPT, LAST,
+        setup=s_content("state/alice", b"\0" * 8192), answer=a_pw_code),
+    row("S72", "state: both slots valid with the same sequence number", "store", UNAVAIL,
+        CORRUPT, LAST, setup=s_state_image(lambda c, t, seq, cur: tl.encode_state_file(
+            (seq + 1, t), (seq + 1, ahead(t)))), answer=a_pw_code),
+    row("S73", "state: newest slot checksummed but its text is garbage (no fallback to the "
+        "older slot)", "store", UNAVAIL, CORRUPT, LAST,
+        setup=s_state_image(lambda c, t, seq, cur: tl.encode_state_file(
+            (seq, t), (seq + 1, "hello world\nthis is not a state\nend\n"))),
+        answer=a_pw_code),
+    row("S74", "state: newest slot torn (a write cut short): the older one is read, the "
+        "login's write takes the torn slot", "store", OK, "code-accepted", CODE_OK,
+        setup=s_all(s_state_image(lambda c, t, seq, cur: tl.encode_state_file(
+            (seq, t), torn_slot(seq + 1, ahead(t), 100))),
+            lambda c: c.saved.update(state_image=c.read("state/alice"))),
+        answer=a_pw_code, post=p_state_written_into(1, 2)),
+    row("S75", "state: older slot torn, newest valid: read and written as usual", "store", OK,
+        "code-accepted", CODE_OK,
+        setup=s_all(s_state_image(lambda c, t, seq, cur: tl.encode_state_file(
+            torn_slot(seq + 1, t, 60), (seq + 2, t))),
+            lambda c: c.saved.update(state_image=c.read("state/alice"))),
+        answer=a_pw_code, post=p_state_written_into(0, 4)),
+    row("S76", "state: one slot alone (4096 bytes, NUL padding)", "store", UNAVAIL, CORRUPT,
+        LAST, setup=s_state_image(lambda c, t, seq, cur: tl.encode_slot(seq, t)),
+        answer=a_pw_code),
+    row("S77", "state: 8191 bytes (a slot file less its last byte)", "store", UNAVAIL, CORRUPT,
+        LAST, setup=lambda c: c.replace("state/alice", c.read("state/alice")[:-1]),
+        answer=a_pw_code),
+    row("S78", "state: text of 0.1.0 with a NUL byte", "store", UNAVAIL, CORRUPT, LAST,
+        setup=lambda c: c.replace("state/alice", c.state_text().replace(
+            "failures", "fail\0ures").encode()), answer=a_pw_code),
+    row("S79", "state: text of 0.1.0 is still read (its step is a replay) and stays as it is "
+        "when nothing is written", "store", AUTH_ERR, "replayed-code", LAST,
+        setup=lambda c: c.replace("state/alice", ahead(c.state_text()).encode()),
+        answer=a_pw_code),
+    row("S80", "state: text of 0.1.0, a success replaces it with a slot file", "store", OK,
+        "code-accepted", CODE_OK,
+        setup=lambda c: c.replace("state/alice", c.state_text().encode()), answer=a_pw_code,
+        post=lambda c: tl.state_slots(c.read("state/alice"))),
+    row("S81", "state: sequence number at its ceiling (2^64-1): replaced by a new file, the "
+        "step stored, the same string not accepted twice", "store", OK, "code-accepted", CODE_OK,
+        setup=s_state_image(lambda c, t, seq, cur: tl.encode_state_file((2 ** 64 - 1, t))),
+        answer=a_pw_code_saved, post=p_no_second_acceptance),
+    row("S82", "last-logins log with a torn last line: login works, part line dropped by "
+        "the rewrite it forces", "store", OK, "code-accepted", CODE_OK,
+        setup=s_lastlog(lambda c, log: lastlog_bytes(log)[:-9]), answer=a_pw_code,
+        post=lambda c: (c.saved["last_entries"].pop(), p_log_repaired(c))),
+    row("S83", "last-logins log with garbage lines between entries: login works, log "
+        "rewritten without them", "store", OK, "code-accepted", CODE_OK,
+        setup=s_lastlog(lambda c, log: lastlog_bytes(log).replace(
+            b"\nlogin", b"\nlogin = garbage\n\x01\x02 junk\nlogin", 1)),
+        answer=a_pw_code, post=p_log_repaired),
+    row("S84", "last-logins log of another keep (50): login works, rewritten with keep 20",
+        "store", OK, "code-accepted", CODE_OK,
+        setup=s_lastlog(lambda c, log: lastlog_bytes(log).replace(b"keep = 20", b"keep = 50")),
+        answer=a_pw_code, post=p_log_repaired),
+    row("S85", "last-logins log with a zero-filled tail (an append lost by a power cut): "
+        "login works, history kept", "store", OK, "code-accepted", CODE_OK,
+        setup=s_lastlog(lambda c, log: lastlog_bytes(log) + b"\0" * 60), answer=a_pw_code,
+        post=p_history_kept),
 
     # ---------------------------------------------------------------- configuration
     row("C01", "unknown module argument", "config", SERVICE_ERR, CFG, args="frobnicate=1",
@@ -1100,6 +1276,7 @@ class Catalogue(unittest.TestCase):
         service = make_service(ctx, r)
         before = snapshot(ctx.w.root)
         state_before = ctx.state(r.key)
+        bytes_before = {d: self._bytes(ctx, "%s/%s" % (d, r.key)) for d in ("state", "last")}
         answer = r.answer(ctx)
         if isinstance(answer, str):
             answer = answer.encode()
@@ -1128,6 +1305,7 @@ class Catalogue(unittest.TestCase):
         shown = sorted(p[6:].replace(r.key, "KEY") if len(r.key) > 24 else p[6:]
                        for p in changed_files)
         self.summary += " changed=%s" % (",".join(shown) or "none")
+        self._check_in_place(ctx, r, before, after, bytes_before, changed_files)
         self._check_state(ctx, r, state_before, tokens)
 
         # 3. no secret in any log line; nothing but printable ASCII (no injection)
@@ -1135,6 +1313,50 @@ class Catalogue(unittest.TestCase):
 
         if r.post is not None:
             r.post(ctx)
+
+    @staticmethod
+    def _bytes(ctx, rel):
+        try:
+            return ctx.read(rel)
+        except OSError:
+            return None
+
+    def _check_in_place(self, ctx, r, before, after, bytes_before, changed_files):
+        """How the files a login writes changed: the state in place, the log appended."""
+        rel = "store/state/%s" % r.key
+        old = bytes_before["state"]
+        if rel in changed_files and old is not None and rel in after:
+            try:
+                cur, slot = tl.current_slot(old)
+            except tl.StateFormatError:
+                cur = None  # not a valid slot file: replaced as a new file
+            if cur is not None and slot.seq == 2 ** 64 - 1:
+                # no next sequence number: replaced by a new file, sequence 1
+                ncur, nslot = tl.current_slot(ctx.read("state/" + r.key))
+                self.assertEqual((ncur, nslot.seq), (0, 1), "state: not a new file at seq 1")
+            elif cur is not None:
+                new = ctx.read("state/" + r.key)
+                ncur, nslot = tl.current_slot(new)
+                span = slice(cur * tl.SLOT_SIZE, (cur + 1) * tl.SLOT_SIZE)
+                self.assertEqual(after[rel][5], before[rel][5], "state: not the same inode")
+                self.assertEqual(len(new), tl.SLOT_FILE_SIZE)
+                self.assertEqual(new[span], old[span], "state: the current slot was touched")
+                self.assertEqual((ncur, nslot.seq), (1 - cur, slot.seq + 1),
+                                 "state: not the other slot with the next sequence number")
+                self.assertTrue(nslot.clean, "state: padding after the payload not zero")
+        rel = "store/last/%s" % r.key
+        old = bytes_before["last"]
+        if rel in changed_files and old is not None and rel in after:
+            try:
+                log = tl.decode_lastlog(old)
+            except tl.StateFormatError:
+                return
+            if log.version == 2 and log.keep == 20 and not log.skipped and \
+                    len(log.lines) < 2 * log.keep:
+                new = ctx.read("last/" + r.key)
+                self.assertEqual(after[rel][5], before[rel][5], "last: not the same inode")
+                self.assertTrue(new.startswith(old) and new[len(old):].count(b"\n") == 1,
+                                "last: not one line appended")
 
     def _check_state(self, ctx, r, before, tokens):
         after = ctx.state(r.key)

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 import unittest
+import zlib
 
 MODULE = os.environ.get("MAILOTP_MODULE")
 EXPECT = os.environ.get("MAILOTP_EXPECT_MODULE")
@@ -25,6 +26,204 @@ PERIOD = 30
 WRAPPER = shlex.split(os.environ.get("MAILOTP_WRAPPER", ""))
 WRAPPER_FAILED = 99
 
+
+
+# -- the per-user state file: an independent decoder --------------------------------
+# Written from the format description (src/slots.h), never from the C code, and never
+# calling it: the tests use it as the oracle of what a reader of DIR/state/KEY gets.
+#
+#   the file: exactly 8192 bytes, two slots of 4096 bytes
+#   a slot:   0..7 b"MOTPSLOT", 8..15 seq (u64 LE, >= 1), 16..19 payload length (u32 LE,
+#             1..4072), 20..23 zlib.crc32 of bytes 0..19 followed by the payload, then the
+#             payload (the text state format), then zero bytes
+#   reader:   the valid slot with the higher seq; none valid, or both valid with the same
+#             seq: refused.  A file of another size without a NUL byte is the text state
+#             file of 0.1.0 (read as it is); any other file is refused.
+SLOT_SIZE = 4096
+SLOT_FILE_SIZE = 2 * SLOT_SIZE
+SLOT_HEADER = 24
+SLOT_PAYLOAD_MAX = SLOT_SIZE - SLOT_HEADER
+SLOT_MAGIC = b"MOTPSLOT"
+
+
+class StateFormatError(ValueError):
+    """A state file no reader may accept."""
+
+
+class Slot:
+    """One valid slot: its sequence number, payload and whether its padding is all zero."""
+
+    __slots__ = ("seq", "payload", "clean")
+
+    def __init__(self, seq, payload, clean):
+        self.seq, self.payload, self.clean = seq, payload, clean
+
+    def __repr__(self):
+        return "Slot(seq=%d, %d bytes%s)" % (self.seq, len(self.payload),
+                                              "" if self.clean else ", dirty padding")
+
+
+def decode_slot(raw):
+    """A Slot for SLOT_SIZE bytes, or None when the slot is not valid."""
+    if len(raw) != SLOT_SIZE or raw[:8] != SLOT_MAGIC:
+        return None
+    seq = int.from_bytes(raw[8:16], "little")
+    length = int.from_bytes(raw[16:20], "little")
+    crc = int.from_bytes(raw[20:24], "little")
+    if seq == 0 or not 1 <= length <= SLOT_PAYLOAD_MAX:
+        return None
+    payload = raw[SLOT_HEADER:SLOT_HEADER + length]
+    if zlib.crc32(raw[:20] + payload) & 0xFFFFFFFF != crc:
+        return None
+    return Slot(seq, payload, not any(raw[SLOT_HEADER + length:]))
+
+
+def encode_slot(seq, payload):
+    """SLOT_SIZE bytes of one valid slot (for tests that plant state files)."""
+    if isinstance(payload, str):
+        payload = payload.encode()
+    assert seq >= 1 and 1 <= len(payload) <= SLOT_PAYLOAD_MAX
+    head = SLOT_MAGIC + seq.to_bytes(8, "little") + len(payload).to_bytes(4, "little")
+    crc = zlib.crc32(head + payload) & 0xFFFFFFFF
+    raw = head + crc.to_bytes(4, "little") + payload
+    return raw + b"\0" * (SLOT_SIZE - len(raw))
+
+
+def encode_state_file(slot0, slot1=None):
+    """A whole state file: each argument a (seq, payload) pair, raw slot bytes, or None
+    (a slot of zeros)."""
+    out = b""
+    for s in (slot0, slot1):
+        if s is None:
+            out += b"\0" * SLOT_SIZE
+        elif isinstance(s, tuple):
+            out += encode_slot(*s)
+        else:
+            assert len(s) == SLOT_SIZE
+            out += s
+    return out
+
+
+def state_slots(data):
+    """[Slot or None, Slot or None] of a SLOT_FILE_SIZE image; StateFormatError otherwise."""
+    if len(data) != SLOT_FILE_SIZE:
+        raise StateFormatError("state file of %d bytes, not %d" % (len(data), SLOT_FILE_SIZE))
+    return [decode_slot(data[:SLOT_SIZE]), decode_slot(data[SLOT_SIZE:])]
+
+
+def current_slot(data):
+    """(index, Slot) a reader takes from a two-slot image; StateFormatError when none."""
+    slots = state_slots(data)
+    valid = [(i, s) for i, s in enumerate(slots) if s is not None]
+    if not valid:
+        raise StateFormatError("no valid slot")
+    if len(valid) == 2 and valid[0][1].seq == valid[1][1].seq:
+        raise StateFormatError("both slots carry sequence number %d" % valid[0][1].seq)
+    return max(valid, key=lambda v: v[1].seq)
+
+
+def decode_state(data, legacy=True):
+    """The state text a reader gets from a state file's bytes (str).  legacy: also accept
+    the 0.1.0 text file (another size, no NUL byte), as the module does."""
+    if len(data) == SLOT_FILE_SIZE:
+        return current_slot(data)[1].payload.decode("ascii")
+    if legacy and b"\0" not in data:
+        return data.decode("ascii")
+    raise StateFormatError("not a state file (%d bytes%s)" % (
+        len(data), ", NUL bytes" if b"\0" in data else ""))
+
+
+def read_state(path, legacy=True):
+    """decode_state() of the file at path."""
+    with open(path, "rb") as f:
+        return decode_state(f.read(), legacy)
+
+
+def state_fields(text):
+    """{key: value} of a state text (complete or not: see state_complete)."""
+    return dict(re.findall(r"(?m)^(\w+) = (\S+)$", text))
+
+
+def state_complete(text):
+    return text.startswith("# pam_mailotp") and text.endswith("\nend\n")
+
+
+# -- the last-logins log: an independent reader ----------------------------------------
+# Version 2: "# pam_mailotp last logins", "version = 2", "keep = N", then one
+# "login = TIME RESULT METHOD SERVICE RHOST REASON" line per event, no "end" line; a last
+# line without a newline and lines that do not parse are skipped; the newest N count.
+# Version 1 (0.1.0): "version = 1", the login lines, "end"; every line must parse.
+LOGIN_RE = re.compile(r"^login = ([0-9]+) (success|failure) (\S+) (\S+) (\S+) (\S+)$")
+
+
+class LastLog:
+    """What a reader gets from a last-logins log: version, keep, entries (newest last,
+    at most keep), the complete valid lines (all of them), and how many were skipped."""
+
+    def __init__(self, version, keep, lines, skipped):
+        self.version, self.keep, self.lines, self.skipped = version, keep, lines, skipped
+        self.entries = lines[-keep:] if keep else list(lines)
+
+    def __repr__(self):
+        return "LastLog(v%d keep=%s, %d lines, %d skipped)" % (
+            self.version, self.keep, len(self.lines), self.skipped)
+
+
+def decode_lastlog(data):
+    """A LastLog for a log's bytes; StateFormatError when it has no valid header (or is
+    a broken version 1 file): the module then starts the log afresh."""
+    if b"\0" in data:
+        raise StateFormatError("NUL byte in the last-logins log")
+    text = data.decode("latin-1")
+    parts = text.split("\n")
+    complete, tail = parts[:-1], parts[-1]  # tail: a last line without newline ("" if none)
+    header = []
+    body = []
+    for i, line in enumerate(complete):
+        s = line.strip()
+        if len(header) < 2:
+            if not s or s.startswith("#"):
+                continue
+            header.append(s)
+            if len(header) == 1:
+                m = re.fullmatch(r"version\s*=\s*([0-9]+)", s)
+                if not m or m.group(1) not in ("1", "2"):
+                    raise StateFormatError("no version line")
+                if m.group(1) == "1":
+                    return _decode_lastlog_v1(complete[i + 1:], tail)
+            else:
+                m = re.fullmatch(r"keep\s*=\s*([0-9]+)", s)
+                if not m or not 1 <= int(m.group(1)) <= 200:
+                    raise StateFormatError("no keep line")
+                keep = int(m.group(1))
+            continue
+        body.append(line)
+    if len(header) < 2:
+        raise StateFormatError("no valid header")
+    lines, skipped = [], 0
+    for line in body:
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if LOGIN_RE.match(line):
+            lines.append(line)
+        else:
+            skipped += 1
+    if tail:
+        skipped += 1
+    return LastLog(2, keep, lines, skipped)
+
+
+def _decode_lastlog_v1(rest, tail):
+    if tail or not rest or rest[-1].strip() != "end":
+        raise StateFormatError("version 1 log without its end line")
+    lines = []
+    for line in rest[:-1]:
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not LOGIN_RE.match(line):
+            raise StateFormatError("version 1 log with a bad line")
+        lines.append(line)
+    return LastLog(1, None, lines, 0)
 
 
 def oathtool_code(secret, when, digits=6):

@@ -13,6 +13,7 @@ import subprocess
 import time
 import unittest
 
+import mailotp_testlib as tl
 from mailotp_testlib import PAMAUTH, WRAPPER, WorldTest
 
 PW = "T9D3K!px"
@@ -389,6 +390,125 @@ class Concurrency(WorldTest):
         self.assertEqual(results.count("PAM_SUCCESS"), 1, results)
         self.assertEqual(results.count("PAM_AUTH_ERR"), 11, results)
         self.assertEqual(sum("reason=replayed-code" in l for l in self.w.log_lines()), 11)
+
+
+class StoreFormats(WorldTest):
+    """The on-disk formats, read with the independent decoders of mailotp_testlib: the
+    state is a two-slot file rewritten in place (the older slot, the next sequence number,
+    the other slot untouched, the same inode, no temporary file); the last-logins log is
+    appended to and rewritten with the newest `keep` entries every `keep` logins; the
+    formats of 0.1.0 are still read and replaced at the next write."""
+    conf_text = "last_logins = 3\n"
+
+    def setUp(self):
+        super().setUp()
+        self.step = self.w.enable("alice", PW)
+        self.svc = self.w.simple_service("alice")
+        self.state_path = os.path.join(self.w.store, "state", "alice")
+        self.last_path = os.path.join(self.w.store, "last", "alice")
+
+    def image(self):
+        with open(self.state_path, "rb") as f:
+            return f.read()
+
+    def wrong(self):
+        good = self.w.code("alice", self.step + 1)
+        return PW + "%06d" % ((int(good) + 1) % 1000000)
+
+    def test_new_state_is_slot_zero_sequence_one(self):
+        img = self.image()
+        st = os.stat(self.state_path)
+        self.assertEqual((len(img), st.st_mode & 0o777, st.st_nlink), (8192, 0o600, 1))
+        slots = tl.state_slots(img)
+        self.assertEqual(slots[0].seq, 1)
+        self.assertTrue(slots[0].clean, "padding after the payload is not zero")
+        self.assertEqual(img[4096:], b"\0" * 4096)
+        text = tl.decode_state(img)
+        self.assertTrue(tl.state_complete(text), text)
+        self.assertEqual(int(tl.state_fields(text)["last_step"]), self.step)
+
+    def test_every_write_takes_the_older_slot_in_place(self):
+        ino = os.stat(self.state_path).st_ino
+        names = sorted(os.listdir(os.path.dirname(self.state_path)))
+        img = self.image()
+        answers = [PW + self.w.code("alice", self.step + 1)] + [self.wrong()] * 3
+        for n, answer in enumerate(answers):
+            cur, slot = tl.current_slot(img)
+            self.w.login(self.svc, "alice", answer)
+            new = self.image()
+            ncur, nslot = tl.current_slot(new)
+            self.assertEqual((ncur, nslot.seq), (1 - cur, slot.seq + 1), "write %d" % n)
+            self.assertTrue(nslot.clean)
+            span = slice(cur * 4096, cur * 4096 + 4096)
+            self.assertEqual(new[span], img[span], "write %d touched the current slot" % n)
+            self.assertEqual(os.stat(self.state_path).st_ino, ino, "replaced, not rewritten")
+            self.assertEqual(sorted(os.listdir(os.path.dirname(self.state_path))), names)
+            img = new
+        fields = tl.state_fields(tl.decode_state(img))
+        self.assertEqual((int(fields["last_step"]), fields["failures"]), (self.step + 1, "3"))
+
+    def test_state_of_0_1_0_is_read_and_replaced_by_a_slot_file(self):
+        text = tl.decode_state(self.image())
+        # A 0.1.0 state that has used the next step already: its code is a replay.
+        used = text.replace("last_step = %d" % self.step, "last_step = %d" % (self.step + 1))
+        self.assertNotEqual(used, text)
+        with open(self.state_path, "w") as f:
+            f.write(used)
+        ino = os.stat(self.state_path).st_ino
+        code = PW + self.w.code("alice", self.step + 1)
+        self.assertEqual(self.w.login(self.svc, "alice", code), "PAM_AUTH_ERR")
+        self.assertLogged("reason=replayed-code")
+        self.assertEqual(self.w.login(self.svc, "alice", self.wrong()), "PAM_AUTH_ERR")
+        img = self.image()
+        self.assertEqual(len(img), 8192, "the counted failure did not convert the file")
+        self.assertNotEqual(os.stat(self.state_path).st_ino, ino)
+        slots = tl.state_slots(img)
+        self.assertEqual((slots[0].seq, slots[1]), (1, None))
+        fields = tl.state_fields(tl.decode_state(img))
+        self.assertEqual((int(fields["last_step"]), fields["failures"]), (self.step + 1, "1"))
+        self.assertFalse([n for n in os.listdir(os.path.dirname(self.state_path))
+                          if n.startswith(".")], "temporary file left")
+
+    def read_log(self):
+        with open(self.last_path, "rb") as f:
+            return f.read()
+
+    def test_log_appended_and_cut_to_keep_every_keep_logins(self):
+        sizes = []
+        for n in range(1, 8):
+            self.w.login(self.svc, "alice", PW, rhost="203.0.113.%d" % n)  # no-code, noted
+            data = self.read_log()
+            log = tl.decode_lastlog(data)
+            self.assertEqual((log.version, log.keep, log.skipped), (2, 3, 0), n)
+            self.assertTrue(data.startswith(b"# pam_mailotp last logins\nversion = 2\n"
+                                            b"keep = 3\n"), data)
+            self.assertNotIn(b"\nend\n", data)
+            sizes.append((len(log.lines), os.stat(self.last_path).st_ino))
+            self.assertEqual(log.entries[-1].split()[6], "203.0.113.%d" % n)
+            got = [l["rhost"] for l in jcli_last(self.w)]
+            self.assertEqual(got, ["203.0.113.%d" % k for k in range(n, max(0, n - 3), -1)])
+        # 1..6 lines appended (same inode), the 7th login finds 2 * keep: rewritten to 3.
+        self.assertEqual([n for n, _ in sizes], [1, 2, 3, 4, 5, 6, 3])
+        self.assertEqual(len({ino for _, ino in sizes[:6]}), 1, "appends replaced the file")
+        self.assertNotEqual(sizes[6][1], sizes[5][1])
+
+    def test_log_of_0_1_0_read_and_rewritten(self):
+        os.makedirs(os.path.dirname(self.last_path), exist_ok=True)
+        with open(self.last_path, "w") as f:
+            f.write("# pam_mailotp last logins\nversion = 1\n"
+                    "login = 1700000000 success code imap 192.0.2.1 code-accepted\n"
+                    "login = 1700000100 failure code imap 192.0.2.2 wrong-code\nend\n")
+        os.chmod(self.last_path, 0o600)
+        self.assertEqual([l["rhost"] for l in jcli_last(self.w)], ["192.0.2.2", "192.0.2.1"])
+        self.w.login(self.svc, "alice", PW, rhost="192.0.2.3")
+        log = tl.decode_lastlog(self.read_log())
+        self.assertEqual((log.version, log.keep), (2, 3))
+        self.assertEqual([l.split()[6] for l in log.entries],
+                         ["192.0.2.1", "192.0.2.2", "192.0.2.3"])
+
+
+def jcli_last(w):
+    return json.loads(w.cli("--json", "last", "alice", check=0).stdout)["logins"]
 
 
 if __name__ == "__main__":

@@ -542,6 +542,23 @@ START_TEST(v2_bad_lines_skipped_not_fatal)
 }
 END_TEST
 
+/* A power cut can leave the appended tail as zero bytes: skipped, the rest kept. */
+START_TEST(v2_zero_filled_tail_skipped)
+{
+        struct lastlog *l = new_log();
+        static const char text[] = V2_HEAD "login = 1 success code imap h -\n"
+                                           "login = 2 success code imap h -\n"
+                                           "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+                                           "\0\0\0\n\0\0\0";
+
+        ck_assert_int_eq(lastlog_parse(text, sizeof(text) - 1, l, err, sizeof(err)), MAILOTP_OK);
+        ck_assert_uint_eq(l->n, 2);
+        ck_assert_uint_eq(l->skipped, 2);
+        ck_assert_int_eq(l->ev[1].time, 2);
+        free(l);
+}
+END_TEST
+
 START_TEST(v2_header_refused)
 {
         static const char *const bad[] = {
@@ -625,6 +642,7 @@ static Suite *lastlog_suite(void)
         tcase_add_test(tc, v2_keeps_newest_of_keep);
         tcase_add_test(tc, v2_bad_lines_skipped_not_fatal);
         tcase_add_test(tc, v2_header_refused);
+        tcase_add_test(tc, v2_zero_filled_tail_skipped);
         tcase_add_test(tc, v2_needs_rewrite_rules);
         suite_add_tcase(s, tc);
         return s;
