@@ -147,9 +147,14 @@ static enum mailotp_rc read_all(int fd, const char *name, const struct stat *st,
                 mailotp_seterr(err, errlen, "out of memory reading %s", name);
                 return MAILOTP_ERR_NOMEM;
         }
-        /* Bound the read by max, not by st_size: the file may grow meanwhile. */
+        /*
+         * Bound the read by max, not by st_size: the file may grow meanwhile.
+         * A regular file reads short only at its end, so a short read ends
+         * the loop without a second read(2) for the end of file.
+         */
         for (;;) {
-                ssize_t n = read(fd, buf + len, max + 1 - len);
+                size_t want = max + 1 - len;
+                ssize_t n = read(fd, buf + len, want);
 
                 if (n < 0 && errno == EINTR)
                         continue;
@@ -166,6 +171,8 @@ static enum mailotp_rc read_all(int fd, const char *name, const struct stat *st,
                         rc = MAILOTP_ERR_UNSAFE_FILE;
                         goto fail;
                 }
+                if ((size_t)n < want)
+                        break;
         }
         buf[len] = '\0';
         if (text && memchr(buf, '\0', len) != NULL) {

@@ -70,10 +70,10 @@ END_TEST
 
 START_TEST(crc_matches_zlib)
 {
-        static unsigned char buf[320]; /* room for the offsets below */
-        const unsigned char *bufs[9];
-        size_t lens[9], n = 0;
-        uint32_t want[9];
+        static unsigned char buf[320], bytes[256]; /* room for the offsets below */
+        const unsigned char *bufs[9 + 256];
+        size_t lens[9 + 256], n = 0;
+        uint32_t want[9 + 256];
         unsigned s = 12345;
 
         for (size_t i = 0; i < sizeof(buf); i++) {
@@ -83,6 +83,11 @@ START_TEST(crc_matches_zlib)
         for (size_t len = 0; n < 9; len += 37, n++) { /* lengths 0..296 at offsets 0..8 */
                 bufs[n] = buf + n;
                 lens[n] = len;
+        }
+        for (unsigned b = 0; b < 256; b++, n++) { /* every byte value: every table entry */
+                bytes[b] = (unsigned char)b;
+                bufs[n] = &bytes[b];
+                lens[n] = 1;
         }
         zlib_crc32s(bufs, lens, n, want);
         for (size_t i = 0; i < n; i++)
