@@ -52,14 +52,14 @@ struct crypto {
 static void *crypto_sym(void *handle, const char *name, char *err, size_t errlen)
 {
         void *p;
-        const char *why;
 
         (void)dlerror();
         p = dlsym(handle, name);
         if (p == NULL) {
-                why = dlerror();
-                mailotp_seterr(err, errlen, "%s lacks %s: %s", MAILOTP_LIBCRYPTO_SONAME, name,
-                               why != NULL ? why : "no such symbol");
+                /* dlerror() would repeat the library's path: say just what is missing. */
+                (void)dlerror();
+                mailotp_seterr(err, errlen, "%s lacks the function %s", MAILOTP_LIBCRYPTO_SONAME,
+                               name);
         }
         return p;
 }

@@ -89,8 +89,8 @@ END_TEST
 START_TEST(library_lacking_a_function)
 {
         mac_test_soname = MAILOTP_STUB_INCOMPLETE;
-        assert_fails(" lacks OSSL_PARAM_construct_end: ");
-        assert_fails("undefined symbol: OSSL_PARAM_construct_end");
+        /* the reason must fit a log line even under a long build path */
+        assert_fails(" lacks the function OSSL_PARAM_construct_end");
         ck_assert_msg(!mapped("stub_crypto_incomplete"), "the library stays mapped");
 }
 END_TEST
