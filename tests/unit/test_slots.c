@@ -119,8 +119,9 @@ START_TEST(encode_layout_and_decode)
                 memcpy(covered, slot, 20);
                 memcpy(covered + 20, text, sizeof(text) - 1);
                 want = zlib_crc32(covered, sizeof(covered));
-                ck_assert_uint_eq(
-                    slot[20] | slot[21] << 8 | slot[22] << 16 | (uint32_t)slot[23] << 24, want);
+                ck_assert_uint_eq((uint32_t)slot[20] | (uint32_t)slot[21] << 8 |
+                                      (uint32_t)slot[22] << 16 | (uint32_t)slot[23] << 24,
+                                  want);
         }
         ck_assert_int_eq(slots_decode(slot, &seq, &payload, &len), 1);
         ck_assert_uint_eq(seq, 0x0102030405060708ULL);
