@@ -11,7 +11,7 @@ set logscale xy
 set xrange [0.5:200000]
 set xtics ("1" 1, "10" 10, "100" 100, "1,000" 1000, "10,000" 10000, "100,000" 100000)
 set grid xtics ytics mytics
-set yrange [0.3:500]
+set yrange [0.1:500]
 set key top left box opaque
 set style line 1 lc rgb "#1b7837" lw 2.5 pt 7 ps 1.3
 set style line 2 lc rgb "#5aae61" lw 2 pt 5 ps 1.1 dt 2
