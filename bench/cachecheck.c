@@ -18,7 +18,8 @@
  *           the batch (posix_fadvise DONTNEED after sync): read from disk.
  * The 100,000-mailbox logins use the real clock and the upper half of the
  * store (as pambench's "real clock" configuration), each mailbox once per
- * run, so the stores stay usable for pambench.
+ * run, so the stores stay usable for pambench.  The virtual clock is
+ * vclock.c's, as in pamworker.
  */
 #include <security/pam_appl.h>
 
@@ -32,30 +33,13 @@
 
 #include "bench.h"
 #include "pambench.h"
+#include "vclock.h"
 
 #define KINDS     3
 #define MAX_BATCH 1000U
 #define MAX_ROUND 50U
 
-static int64_t g_vtime; /* 0: the real clock */
-static char g_answer[64];
-
-/* Exported (-rdynamic): the module binds its time() to this one. */
-time_t time(time_t *out)
-{
-        struct timespec ts;
-        time_t now;
-
-        if (g_vtime != 0) {
-                now = (time_t)g_vtime;
-        } else {
-                (void)clock_gettime(CLOCK_REALTIME, &ts);
-                now = ts.tv_sec;
-        }
-        if (out != NULL)
-                *out = now;
-        return now;
-}
+static char g_answer[64]; /* what the conversation answers to a hidden prompt */
 
 static int conv(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
 {
@@ -226,10 +210,10 @@ int main(int argc, char **argv)
 
                                 if (kind == 0) {
                                         vt += BENCH_PERIOD;
-                                        g_vtime = vt;
+                                        vclock_set(vt);
                                         ms = login(confdir, "one", 0, vt);
                                 } else {
-                                        g_vtime = 0;
+                                        vclock_set(0);
                                         ms = login(confdir, "big", first + i, (int64_t)time(NULL));
                                 }
                                 if (ms < 0) {

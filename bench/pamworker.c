@@ -33,25 +33,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-
-static int64_t g_vtime; /* 0: the real clock */
-
-/* Exported (-rdynamic): modules loaded later bind their time() to this one. */
-time_t time(time_t *out)
-{
-        struct timespec ts;
-        time_t now;
-
-        if (g_vtime != 0) {
-                now = (time_t)g_vtime;
-        } else {
-                (void)clock_gettime(CLOCK_REALTIME, &ts);
-                now = ts.tv_sec;
-        }
-        if (out != NULL)
-                *out = now;
-        return now;
-}
+#include "vclock.h"
 
 typedef int (*getpwnam_r_fn)(const char *, struct passwd *, char *, size_t, struct passwd **);
 
@@ -142,14 +124,14 @@ static int one_login(const struct bench_job *job, const struct bench_attempt *a)
         pam_handle_t *pamh = NULL;
         int rc;
 
-        g_vtime = a->vtime;
+        vclock_set(a->vtime);
         rc = pam_start_confdir(job->service, a->user, &conv, job->confdir, &pamh);
         if (rc != PAM_SUCCESS)
                 return rc;
         (void)pam_set_item(pamh, PAM_RHOST, "192.0.2.7");
         rc = pam_authenticate(pamh, PAM_SILENT);
         (void)pam_end(pamh, rc);
-        g_vtime = 0;
+        vclock_set(0);
         return rc;
 }
 
