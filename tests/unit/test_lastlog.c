@@ -326,7 +326,7 @@ static void round_trip(struct lastlog *l)
         header = (size_t)(strstr(buf, "keep = ") - buf);
         header += (size_t)(strchr(buf + header, '\n') - (buf + header)) + 1;
         for (size_t cut = 0; cut < len; cut += (len > 2000 ? 89 : 1)) {
-                int rc = lastlog_parse(buf, cut, back, err, sizeof(err));
+                enum mailotp_rc rc = lastlog_parse(buf, cut, back, err, sizeof(err));
 
                 if (cut < header) {
                         ck_assert_msg(rc == MAILOTP_ERR_FORMAT, "prefix %zu/%zu accepted", cut,
@@ -562,14 +562,14 @@ END_TEST
 START_TEST(v2_header_refused)
 {
         static const char *const bad[] = {
-            "version = 2\n",             /* no keep */
-            "version = 2\nkeep = 0\n",   /* keep out of range */
-            "version = 2\nkeep = 201\n", /* above LASTLOG_MAX */
-            "version = 2\nkeep = x\n",   /* not a number */
-            "keep = 3\nversion = 2\n",   /* order */
-            "version = 3\nkeep = 3\n",   /* unknown version */
-            "version = 2\nkeep = 3",     /* header line cut */
-            "version = 2\n" GOOD_LOGIN,  /* entry before keep */
+            "version = 2\n",              /* no keep */
+            "version = 2\nkeep = 0\n",    /* keep out of range */
+            "version = 2\nkeep = 201\n",  /* above LASTLOG_MAX */
+            "version = 2\nkeep = x\n",    /* not a number */
+            "keep = 3\nversion = 2\n",    /* order */
+            "version = 3\nkeep = 3\n",    /* unknown version */
+            "version = 2\nkeep = 3",      /* header line cut */
+            ("version = 2\n" GOOD_LOGIN), /* entry before keep */
             "version = 2\nversion = 2\nkeep = 3\n",
         };
         struct lastlog *l = new_log();
