@@ -32,7 +32,8 @@ void kv_iter_init(struct kv_iter *it, const char *buf, size_t len);
 int kv_next(struct kv_iter *it, const char **key, size_t *klen, const char **val, size_t *vlen);
 
 /*
- * Stored files (records, state, lists) end in a line "end": a file cut short
+ * Stored text (records, the state in its slot, application passwords,
+ * recovery codes, a last-logins log of version 1) ends in a line "end": a file cut short
  * anywhere, even at a line boundary, then lacks it and is refused instead of
  * being read as something else ("locked_until = 1" from "locked_until =
  * 1700000900", or a state without its last lines).  Returns 1 and the length

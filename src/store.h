@@ -87,7 +87,11 @@ enum mailotp_rc store_record_save(struct store *st, const char *key, const struc
 /* Load the state; MAILOTP_ERR_NOT_FOUND when there is none. */
 enum mailotp_rc store_state_load(struct store *st, const char *key, struct otp_state *s, char *err,
                                  size_t errlen);
-/* Write the state durably (atomic replace); failure means it was not stored. */
+/*
+ * Write the state durably before returning (the file backend: in place, in
+ * the older of two slots, then fdatasync).  Failure means it may not be
+ * stored: the caller must fail closed.
+ */
 enum mailotp_rc store_state_save(struct store *st, const char *key, const struct otp_state *s,
                                  char *err, size_t errlen);
 /*
@@ -114,8 +118,10 @@ enum mailotp_rc store_lastlog_load(struct store *st, const char *key, struct las
                                    size_t errlen);
 /*
  * Add one event, keeping the newest `keep`.  Best effort and without a disk
- * flush: callers ignore its failure (a log must never fail a login).  A
- * corrupt log is started afresh.
+ * flush: callers ignore its failure (a log must never fail a login).  The
+ * file backend appends a line and rewrites the log every `keep` events;
+ * damaged lines are skipped and dropped by the next rewrite, and only a log
+ * without a valid header is started afresh.
  */
 enum mailotp_rc store_lastlog_append(struct store *st, const char *key,
                                      const struct lastlog_event *ev, size_t keep, char *err,
