@@ -77,10 +77,14 @@ static enum mailotp_rc sub_fd(struct file_store *fs, enum sub_dir which, int *fd
         return MAILOTP_OK;
 }
 
+#define BLOB_TEXT  0 /* NUL bytes refused */
+#define BLOB_BYTES 1 /* NUL bytes allowed: the state's slots, a damaged log */
+
 /* Read KEY from a subdirectory: NUL-terminated buffer for the caller to secure_freezero(len + 1).
  */
 static enum mailotp_rc load_blob(struct file_store *fs, enum sub_dir which, const char *key,
-                                 size_t max, char **buf, size_t *len, char *err, size_t errlen)
+                                 size_t max, int kind, char **buf, size_t *len, char *err,
+                                 size_t errlen)
 {
         enum mailotp_rc rc;
         int fd;
@@ -88,7 +92,9 @@ static enum mailotp_rc load_blob(struct file_store *fs, enum sub_dir which, cons
         rc = sub_fd(fs, which, &fd, err, errlen);
         if (rc != MAILOTP_OK)
                 return rc; /* a missing subdirectory means no such data: NOT_FOUND */
-        return fio_read(fd, key, fs->owner, 077, max, buf, len, err, errlen);
+        return kind == BLOB_BYTES
+                   ? fio_read_bytes(fd, key, fs->owner, 077, max, buf, len, err, errlen)
+                   : fio_read(fd, key, fs->owner, 077, max, buf, len, err, errlen);
 }
 
 static enum mailotp_rc save_blob(struct file_store *fs, enum sub_dir which, const char *key,
@@ -128,7 +134,8 @@ static enum mailotp_rc fs_record_load(struct store *st, const char *key, struct 
         enum mailotp_rc rc;
 
         record_wipe(rec);
-        rc = load_blob(fs_of(st), SUB_RECORDS, key, RECORD_MAX_SIZE, &buf, &len, err, errlen);
+        rc = load_blob(fs_of(st), SUB_RECORDS, key, RECORD_MAX_SIZE, BLOB_TEXT, &buf, &len, err,
+                       errlen);
         if (rc != MAILOTP_OK)
                 return rc;
         rc = record_parse(buf, len, rec, err, errlen);
@@ -155,19 +162,15 @@ static enum mailotp_rc fs_record_save(struct store *st, const char *key,
 static enum mailotp_rc fs_state_load(struct store *st, const char *key, struct otp_state *s,
                                      char *err, size_t errlen)
 {
-        struct file_store *fs = fs_of(st);
         const unsigned char *payload = NULL;
         char *buf = NULL;
         size_t len = 0, plen = 0;
         enum mailotp_rc rc;
         uint64_t seq;
-        int fd;
 
         state_init(s);
-        rc = sub_fd(fs, SUB_STATE, &fd, err, errlen);
-        if (rc != MAILOTP_OK)
-                return rc;
-        rc = fio_read_bytes(fd, key, fs->owner, 077, SLOTS_FILE_SIZE, &buf, &len, err, errlen);
+        rc = load_blob(fs_of(st), SUB_STATE, key, SLOTS_FILE_SIZE, BLOB_BYTES, &buf, &len, err,
+                       errlen);
         if (rc != MAILOTP_OK)
                 return rc;
         if (slots_pick((const unsigned char *)buf, len, &seq, &payload, &plen) >= 0) {
@@ -270,7 +273,8 @@ static enum mailotp_rc fs_apppw_load(struct store *st, const char *key, struct a
         enum mailotp_rc rc;
 
         memset(l, 0, sizeof(*l));
-        rc = load_blob(fs_of(st), SUB_APPPW, key, APPPW_FILE_MAX, &buf, &len, err, errlen);
+        rc = load_blob(fs_of(st), SUB_APPPW, key, APPPW_FILE_MAX, BLOB_TEXT, &buf, &len, err,
+                       errlen);
         if (rc != MAILOTP_OK)
                 return rc;
         rc = apppw_parse(buf, len, l, err, errlen);
@@ -307,7 +311,8 @@ static enum mailotp_rc fs_recovery_load(struct store *st, const char *key, struc
         enum mailotp_rc rc;
 
         memset(l, 0, sizeof(*l));
-        rc = load_blob(fs_of(st), SUB_RECOVERY, key, RECORD_MAX_SIZE, &buf, &len, err, errlen);
+        rc = load_blob(fs_of(st), SUB_RECOVERY, key, RECORD_MAX_SIZE, BLOB_TEXT, &buf, &len, err,
+                       errlen);
         if (rc != MAILOTP_OK)
                 return rc;
         rc = recovery_parse(buf, len, l, err, errlen);
@@ -332,18 +337,14 @@ static enum mailotp_rc fs_recovery_save(struct store *st, const char *key,
 static enum mailotp_rc fs_lastlog_load(struct store *st, const char *key, struct lastlog *l,
                                        char *err, size_t errlen)
 {
-        struct file_store *fs = fs_of(st);
         char *buf = NULL;
         size_t len = 0;
         enum mailotp_rc rc;
-        int fd;
 
         memset(l, 0, sizeof(*l));
-        rc = sub_fd(fs, SUB_LAST, &fd, err, errlen);
-        if (rc != MAILOTP_OK)
-                return rc;
         /* As bytes: damaged lines (NUL bytes included) are skipped by the parser. */
-        rc = fio_read_bytes(fd, key, fs->owner, 077, LASTLOG_FILE_MAX, &buf, &len, err, errlen);
+        rc = load_blob(fs_of(st), SUB_LAST, key, LASTLOG_FILE_MAX, BLOB_BYTES, &buf, &len, err,
+                       errlen);
         if (rc != MAILOTP_OK)
                 return rc;
         rc = lastlog_parse(buf, len, l, err, errlen);
