@@ -402,60 +402,69 @@ static enum mailotp_rc slots_create(int dirfd, const char *name, const void *pay
                           errlen);
 }
 
-enum mailotp_rc fio_slots_write(int dirfd, const char *name, uid_t owner, const void *payload,
-                                size_t len, char *err, size_t errlen)
+enum mailotp_rc fio_slots_update(int dirfd, const char *name, uid_t owner, fio_slots_edit_fn edit,
+                                 const void *ctx, char *err, size_t errlen)
 {
-        unsigned char image[SLOTS_FILE_SIZE], *slot; /* on the stack: no allocation to fail */
-        const unsigned char *cur;
+        /* on the stack: no allocation to fail */
+        unsigned char image[SLOTS_FILE_SIZE], next[SLOTS_PAYLOAD_MAX], *slot;
+        const unsigned char *cur = NULL;
         struct stat st;
         enum mailotp_rc rc;
+        enum fio_slots_have have;
         uint64_t seq = 0;
-        size_t curlen = 0, got = 0;
-        int fd, idx;
+        size_t curlen = 0, got = 0, len = 0;
+        int fd = -1, idx = -1;
 
-        if (len == 0 || len > SLOTS_PAYLOAD_MAX) {
-                mailotp_seterr(err, errlen, "%s: %zu bytes do not fit a slot", name, len);
-                return MAILOTP_ERR_INVALID;
-        }
         rc = open_checked(dirfd, name, O_RDWR, owner, 077, &fd, &st, err, errlen);
         if (rc == MAILOTP_ERR_NOT_FOUND) {
-                rc = slots_create(dirfd, name, payload, len, image, err, errlen);
+                fd = -1;
+                have = FIO_SLOTS_MISSING;
+        } else if (rc != MAILOTP_OK) {
+                return rc;
+        } else {
+                if (st.st_size == (off_t)SLOTS_FILE_SIZE) {
+                        while (got < SLOTS_FILE_SIZE) {
+                                ssize_t n = pread(fd, image + got, SLOTS_FILE_SIZE - got, (off_t)got);
+
+                                if (n < 0 && errno == EINTR)
+                                        continue;
+                                if (n < 0) {
+                                        mailotp_seterr(err, errlen, "cannot read %s: %s", name,
+                                                       strerror(errno));
+                                        rc = MAILOTP_ERR_IO;
+                                        goto out;
+                                }
+                                if (n == 0)
+                                        break;
+                                got += (size_t)n;
+                        }
+                }
+                idx = slots_pick(image, got, &seq, &cur, &curlen);
+                have = idx >= 0 ? FIO_SLOTS_VALID : FIO_SLOTS_INVALID;
+        }
+        rc = edit(ctx, have, have == FIO_SLOTS_VALID ? cur : NULL, curlen, next, &len, err, errlen);
+        if (rc != MAILOTP_OK)
+                goto out;
+        if (len == 0 || len > SLOTS_PAYLOAD_MAX) {
+                mailotp_seterr(err, errlen, "%s: %zu bytes do not fit a slot", name, len);
+                rc = MAILOTP_ERR_INVALID;
                 goto out;
         }
-        if (rc != MAILOTP_OK)
-                return rc;
-        if (st.st_size == (off_t)SLOTS_FILE_SIZE) {
-                while (got < SLOTS_FILE_SIZE) {
-                        ssize_t n = pread(fd, image + got, SLOTS_FILE_SIZE - got, (off_t)got);
-
-                        if (n < 0 && errno == EINTR)
-                                continue;
-                        if (n < 0) {
-                                mailotp_seterr(err, errlen, "cannot read %s: %s", name,
-                                               strerror(errno));
-                                rc = MAILOTP_ERR_IO;
-                                goto out;
-                        }
-                        if (n == 0)
-                                break;
-                        got += (size_t)n;
-                }
-        }
-        idx = slots_pick(image, got, &seq, &cur, &curlen);
         if (idx < 0 || seq == UINT64_MAX) {
                 /*
-                 * Not a slot file yet (the text format of 0.1.0), no valid slot
-                 * left, or no next sequence number (only a tampered file gets
-                 * there): a whole new file, as every write used to be.
+                 * No file yet, not a slot file (the text format of 0.1.0), no
+                 * valid slot left, or no next sequence number (only a tampered
+                 * file gets there): a whole new file, as every write used to be.
                  */
-                (void)close(fd);
+                if (fd >= 0)
+                        (void)close(fd);
                 fd = -1;
-                rc = slots_create(dirfd, name, payload, len, image, err, errlen);
+                rc = slots_create(dirfd, name, next, len, image, err, errlen);
                 goto out;
         }
         /* Overwrite the other slot, never the current one, then flush it. */
         slot = image + (size_t)(1 - idx) * SLOTS_SLOT_SIZE;
-        if (slots_encode(seq + 1, payload, len, slot) != 0) {
+        if (slots_encode(seq + 1, next, len, slot) != 0) {
                 mailotp_seterr(err, errlen, "%s: cannot encode the next slot", name);
                 rc = MAILOTP_ERR_INVALID;
                 goto out;
@@ -469,11 +478,48 @@ enum mailotp_rc fio_slots_write(int dirfd, const char *name, uid_t owner, const 
         rc = MAILOTP_OK;
 out:
         secure_memzero(image, sizeof(image));
+        secure_memzero(next, sizeof(next));
         if (fd >= 0 && close(fd) != 0 && rc == MAILOTP_OK) {
                 mailotp_seterr(err, errlen, "cannot write %s: %s", name, strerror(errno));
                 rc = MAILOTP_ERR_IO;
         }
         return rc;
+}
+
+struct replace_ctx {
+        const void *payload;
+        size_t len;
+};
+
+/* The editor of fio_slots_write: whatever is there, the new payload. */
+static enum mailotp_rc replace_payload(const void *ctx, enum fio_slots_have have,
+                                       const unsigned char *cur, size_t curlen, unsigned char *out,
+                                       size_t *outlen, char *err, size_t errlen)
+{
+        const struct replace_ctx *r = ctx;
+
+        (void)have;
+        (void)cur;
+        (void)curlen;
+        if (r->len == 0 || r->len > SLOTS_PAYLOAD_MAX) {
+                mailotp_seterr(err, errlen, "%zu bytes do not fit a slot", r->len);
+                return MAILOTP_ERR_INVALID;
+        }
+        memcpy(out, r->payload, r->len);
+        *outlen = r->len;
+        return MAILOTP_OK;
+}
+
+enum mailotp_rc fio_slots_write(int dirfd, const char *name, uid_t owner, const void *payload,
+                                size_t len, char *err, size_t errlen)
+{
+        struct replace_ctx r = {payload, len};
+
+        if (len == 0 || len > SLOTS_PAYLOAD_MAX) {
+                mailotp_seterr(err, errlen, "%s: %zu bytes do not fit a slot", name, len);
+                return MAILOTP_ERR_INVALID;
+        }
+        return fio_slots_update(dirfd, name, owner, replace_payload, &r, err, errlen);
 }
 
 enum mailotp_rc fio_open_append(int dirfd, const char *name, uid_t owner, size_t max, int *fd_out,

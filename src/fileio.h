@@ -58,6 +58,31 @@ enum mailotp_rc fio_read_bytes(int dirfd, const char *name, uid_t owner, mode_t 
 enum mailotp_rc fio_slots_write(int dirfd, const char *name, uid_t owner, const void *payload,
                                 size_t len, char *err, size_t errlen);
 
+/* What fio_slots_update() found in the file before the write. */
+enum fio_slots_have {
+        FIO_SLOTS_MISSING = 0, /* no such file */
+        FIO_SLOTS_INVALID,     /* a file, but no valid slot (or another format) */
+        FIO_SLOTS_VALID,       /* cur[0..curlen) is the current payload */
+};
+
+/*
+ * Computes the next payload from the current one (cur is NULL unless
+ * FIO_SLOTS_VALID) into out (SLOTS_PAYLOAD_MAX bytes).  Anything but
+ * MAILOTP_OK is returned by fio_slots_update() as is, and nothing is written.
+ */
+typedef enum mailotp_rc (*fio_slots_edit_fn)(const void *ctx, enum fio_slots_have have,
+                                             const unsigned char *cur, size_t curlen,
+                                             unsigned char *out, size_t *outlen, char *err,
+                                             size_t errlen);
+
+/*
+ * Read-modify-write of a two-slot file under the caller's lock: read it once,
+ * let edit() compute the next payload, then write it as fio_slots_write()
+ * does (in place when there is a valid slot, else a whole new file).
+ */
+enum mailotp_rc fio_slots_update(int dirfd, const char *name, uid_t owner, fio_slots_edit_fn edit,
+                                 const void *ctx, char *err, size_t errlen);
+
 /*
  * Open `name` in dirfd for appending (never created here; same checks as
  * fio_read plus exactly one link) and read its content (at most max bytes,

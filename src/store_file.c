@@ -3,14 +3,20 @@
  * The embedded file backend of the store (see store.h for the contract).
  *
  *   DIR/            owner-only directory, not group/world-writable
- *   DIR/records/KEY the secret and enrollment status  (0600)
- *   DIR/state/KEY   replay step and lockout counters, two-slot file
- *                   rewritten in place (slots.h)      (0600)
+ *   DIR/users/KEY   the record (secret, enrollment status) and the state
+ *                   (replay step, lockout counters) in one two-slot file
+ *                   rewritten in place (userfile.h, slots.h)   (0600)
  *   DIR/locks/KEY   empty lock file, never renamed     (0600)
  *   DIR/apppw/KEY   application password hashes        (0600)
  *   DIR/recovery/KEY recovery code hashes              (0600)
  *   DIR/last/KEY    last logins, appended, best effort (0600)
  *   DIR/server.key  key of the keyed hashes            (0600)
+ *
+ * Stores of 0.2.0 kept the record in DIR/records/KEY and the state in
+ * DIR/state/KEY.  They are still read; the first write under a user's lock
+ * moves the user into users/KEY, then replaces records/KEY by
+ * USERFILE_MOVED and removes state/KEY.  A store without users/ (a 0.2.0
+ * store the CLI has not opened yet) is written in the 0.2.0 layout.
  *
  * Temporary files are ".KEY.RANDOM" in the same subdirectory; keys never
  * start with '.', so a stale temporary file from a crashed writer is never
@@ -28,6 +34,7 @@
 #include "kv.h"
 #include "secure.h"
 #include "slots.h"
+#include "userfile.h"
 
 enum sub_dir {
         SUB_RECORDS = 0,
@@ -36,11 +43,18 @@ enum sub_dir {
         SUB_APPPW,
         SUB_RECOVERY,
         SUB_LAST,
+        SUB_USERS,
         SUB_COUNT
 };
 
-static const char *const sub_names[SUB_COUNT] = {"records", "state",    "locks",
-                                                 "apppw",   "recovery", "last"};
+static const char *const sub_names[SUB_COUNT] = {"records",  "state", "locks", "apppw",
+                                                 "recovery", "last",  "users"};
+
+/* The 0.2.0 layout's subdirectories: read, never made. */
+static int sub_is_legacy(int which)
+{
+        return which == SUB_RECORDS || which == SUB_STATE;
+}
 
 #define SERVER_KEY_NAME "server.key"
 
@@ -69,7 +83,8 @@ static enum mailotp_rc sub_fd(struct file_store *fs, enum sub_dir which, int *fd
 
         if (fs->sub[which] < 0) {
                 rc = fio_open_dir(fs->dirfd, sub_names[which], fs->owner, 077,
-                                  (fs->flags & STORE_CREATE) != 0, &fs->sub[which], err, errlen);
+                                  (fs->flags & STORE_CREATE) != 0 && !sub_is_legacy(which),
+                                  &fs->sub[which], err, errlen);
                 if (rc != MAILOTP_OK)
                         return rc;
         }
@@ -126,41 +141,65 @@ static enum mailotp_rc remove_blob(struct file_store *fs, enum sub_dir which, co
         return fio_unlink(fd, key, err, errlen);
 }
 
-static enum mailotp_rc fs_record_load(struct store *st, const char *key, struct otp_record *rec,
-                                      char *err, size_t errlen)
+/* ---- record and state: users/KEY, or the 0.2.0 layout ------------------- */
+
+/*
+ * The current payload of users/KEY, split: record text p[0..*reclen), state
+ * text p[*reclen..*plen).  On MAILOTP_OK the caller releases *buf with
+ * secure_freezero(*buf, *len + 1).
+ */
+static enum mailotp_rc user_read(struct file_store *fs, const char *key, char **buf, size_t *len,
+                                 const char **p, size_t *plen, size_t *reclen, char *err,
+                                 size_t errlen)
+{
+        const unsigned char *payload = NULL;
+        enum mailotp_rc rc;
+        uint64_t seq;
+
+        rc = load_blob(fs, SUB_USERS, key, SLOTS_FILE_SIZE, BLOB_BYTES, buf, len, err, errlen);
+        if (rc != MAILOTP_OK)
+                return rc;
+        if (slots_pick((const unsigned char *)*buf, *len, &seq, &payload, plen) < 0) {
+                mailotp_seterr(err, errlen, "user file has no valid slot");
+                rc = MAILOTP_ERR_FORMAT;
+        } else if (userfile_split((const char *)payload, *plen, reclen) != 0) {
+                mailotp_seterr(err, errlen, "user file: no record in the current slot");
+                rc = MAILOTP_ERR_FORMAT;
+        } else {
+                *p = (const char *)payload;
+                return MAILOTP_OK;
+        }
+        secure_freezero(*buf, *len + 1);
+        *buf = NULL;
+        return rc;
+}
+
+/* records/KEY of 0.2.0; *moved is set (and MAILOTP_ERR_NOT_FOUND returned) for USERFILE_MOVED. */
+static enum mailotp_rc legacy_record_load(struct file_store *fs, const char *key,
+                                          struct otp_record *rec, int *moved, char *err,
+                                          size_t errlen)
 {
         char *buf = NULL;
         size_t len = 0;
         enum mailotp_rc rc;
 
-        record_wipe(rec);
-        rc = load_blob(fs_of(st), SUB_RECORDS, key, RECORD_MAX_SIZE, BLOB_TEXT, &buf, &len, err,
-                       errlen);
+        *moved = 0;
+        rc = load_blob(fs, SUB_RECORDS, key, RECORD_MAX_SIZE, BLOB_TEXT, &buf, &len, err, errlen);
         if (rc != MAILOTP_OK)
                 return rc;
-        rc = record_parse(buf, len, rec, err, errlen);
+        if (userfile_is_moved(buf, len)) {
+                *moved = 1;
+                rc = MAILOTP_ERR_NOT_FOUND;
+        } else {
+                rc = record_parse(buf, len, rec, err, errlen);
+        }
         secure_freezero(buf, len + 1);
         return rc;
 }
 
-static enum mailotp_rc fs_record_save(struct store *st, const char *key,
-                                      const struct otp_record *rec, char *err, size_t errlen)
-{
-        char buf[RECORD_MAX_SIZE];
-        size_t len = 0;
-        enum mailotp_rc rc;
-
-        rc = record_format(rec, buf, sizeof(buf), &len);
-        if (rc == MAILOTP_OK)
-                rc = save_blob(fs_of(st), SUB_RECORDS, key, buf, len, 1, err, errlen);
-        else
-                mailotp_seterr(err, errlen, "record is inconsistent");
-        secure_memzero(buf, sizeof(buf));
-        return rc;
-}
-
-static enum mailotp_rc fs_state_load(struct store *st, const char *key, struct otp_state *s,
-                                     char *err, size_t errlen)
+/* state/KEY of 0.2.0 (two slots) or 0.1.0 (text). */
+static enum mailotp_rc legacy_state_load(struct file_store *fs, const char *key,
+                                         struct otp_state *s, char *err, size_t errlen)
 {
         const unsigned char *payload = NULL;
         char *buf = NULL;
@@ -168,9 +207,7 @@ static enum mailotp_rc fs_state_load(struct store *st, const char *key, struct o
         enum mailotp_rc rc;
         uint64_t seq;
 
-        state_init(s);
-        rc = load_blob(fs_of(st), SUB_STATE, key, SLOTS_FILE_SIZE, BLOB_BYTES, &buf, &len, err,
-                       errlen);
+        rc = load_blob(fs, SUB_STATE, key, SLOTS_FILE_SIZE, BLOB_BYTES, &buf, &len, err, errlen);
         if (rc != MAILOTP_OK)
                 return rc;
         if (slots_pick((const unsigned char *)buf, len, &seq, &payload, &plen) >= 0) {
@@ -185,24 +222,235 @@ static enum mailotp_rc fs_state_load(struct store *st, const char *key, struct o
         return rc;
 }
 
-static enum mailotp_rc fs_state_save(struct store *st, const char *key, const struct otp_state *s,
+static enum mailotp_rc fs_record_load(struct store *st, const char *key, struct otp_record *rec,
+                                      char *err, size_t errlen)
+{
+        struct file_store *fs = fs_of(st);
+        const char *p = NULL;
+        char *buf = NULL;
+        size_t len = 0, plen = 0, reclen = 0;
+        enum mailotp_rc rc;
+        int attempt, moved = 0;
+
+        record_wipe(rec);
+        /* Read without the lock: a user may be moved into users/ meanwhile. */
+        for (attempt = 0; attempt < 2; attempt++) {
+                rc = user_read(fs, key, &buf, &len, &p, &plen, &reclen, err, errlen);
+                if (rc == MAILOTP_OK) {
+                        rc = record_parse(p, reclen, rec, err, errlen);
+                        secure_freezero(buf, len + 1);
+                        return rc;
+                }
+                if (rc != MAILOTP_ERR_NOT_FOUND || attempt > 0)
+                        break;
+                rc = legacy_record_load(fs, key, rec, &moved, err, errlen);
+                if (!moved)
+                        return rc;
+                /* records/KEY says moved: users/KEY was made before it, look again. */
+        }
+        if (rc == MAILOTP_ERR_NOT_FOUND && moved) {
+                /* Fail closed: the record is somewhere, but not where it should be. */
+                mailotp_seterr(err, errlen,
+                               "records/ says the user moved to users/, but the user file is "
+                               "missing (restore it)");
+                return MAILOTP_ERR_FORMAT;
+        }
+        return rc;
+}
+
+static enum mailotp_rc fs_state_load(struct store *st, const char *key, struct otp_state *s,
                                      char *err, size_t errlen)
 {
         struct file_store *fs = fs_of(st);
-        char buf[SLOTS_PAYLOAD_MAX];
-        size_t len = 0;
+        const char *p = NULL;
+        char *buf = NULL;
+        size_t len = 0, plen = 0, reclen = 0;
         enum mailotp_rc rc;
-        int fd;
 
-        if (state_format(s, buf, sizeof(buf), &len) != MAILOTP_OK) {
+        state_init(s);
+        rc = user_read(fs, key, &buf, &len, &p, &plen, &reclen, err, errlen);
+        if (rc == MAILOTP_OK) {
+                rc = reclen == plen ? MAILOTP_ERR_NOT_FOUND
+                                    : state_parse(p + reclen, plen - reclen, s, err, errlen);
+                secure_freezero(buf, len + 1);
+                return rc;
+        }
+        if (rc != MAILOTP_ERR_NOT_FOUND)
+                return rc;
+        return legacy_state_load(fs, key, s, err, errlen);
+}
+
+/* The new text of one part of users/KEY, for edit_user(). */
+struct user_edit {
+        const char *text;
+        size_t len;
+        int is_state;
+};
+
+static enum mailotp_rc edit_user(const void *ctx, enum fio_slots_have have, const unsigned char *cur,
+                                 size_t curlen, unsigned char *out, size_t *outlen, char *err,
+                                 size_t errlen)
+{
+        const struct user_edit *e = ctx;
+        const char *c = (const char *)cur;
+        char *o = (char *)out;
+        size_t reclen = 0;
+        enum mailotp_rc rc;
+
+        if (have == FIO_SLOTS_MISSING)
+                return MAILOTP_ERR_NOT_FOUND; /* the caller moves a 0.2.0 user or makes the file */
+        if (have == FIO_SLOTS_VALID && userfile_split(c, curlen, &reclen) != 0)
+                have = FIO_SLOTS_INVALID;
+        if (have == FIO_SLOTS_INVALID && e->is_state) {
+                /* Nothing to keep the state with: never throw a record away for a counter. */
+                mailotp_seterr(err, errlen,
+                               "user file has no valid slot (restore it, or re-enroll with "
+                               "mailotp enroll --force)");
+                return MAILOTP_ERR_FORMAT;
+        }
+        if (have == FIO_SLOTS_INVALID)
+                rc = userfile_join(e->text, e->len, NULL, 0, o, SLOTS_PAYLOAD_MAX, outlen);
+        else if (e->is_state)
+                rc = userfile_join(c, reclen, e->text, e->len, o, SLOTS_PAYLOAD_MAX, outlen);
+        else
+                rc = userfile_join(e->text, e->len, c + reclen, curlen - reclen, o,
+                                   SLOTS_PAYLOAD_MAX, outlen);
+        if (rc != MAILOTP_OK)
+                mailotp_seterr(err, errlen, "record and state do not fit the user file");
+        return rc;
+}
+
+/*
+ * A user without users/KEY: make it from the new part and the other part as
+ * the 0.2.0 layout has it, then mark records/KEY moved and remove state/KEY.
+ * users/KEY comes first, so a crash in between leaves a user file that wins.
+ */
+static enum mailotp_rc user_create(struct file_store *fs, int dfd, const char *key,
+                                   const struct user_edit *e, char *err, size_t errlen)
+{
+        struct otp_record rec;
+        struct otp_state s;
+        char rtext[RECORD_MAX_SIZE], stext[SLOTS_PAYLOAD_MAX], payload[SLOTS_PAYLOAD_MAX];
+        const char *r = NULL, *t = NULL;
+        size_t rlen = 0, slen = 0, plen = 0;
+        enum mailotp_rc rc, lrc;
+        int moved = 0, had_record = 0;
+
+        record_wipe(&rec);
+        lrc = legacy_record_load(fs, key, &rec, &moved, err, errlen);
+        had_record = lrc != MAILOTP_ERR_NOT_FOUND; /* whatever records/KEY is, it gets the note */
+        if (e->is_state) {
+                if (moved) {
+                        mailotp_seterr(err, errlen,
+                                       "records/ says the user moved to users/, but the user "
+                                       "file is missing (restore it)");
+                        rc = MAILOTP_ERR_FORMAT;
+                        goto out;
+                }
+                if (lrc == MAILOTP_ERR_NOT_FOUND) {
+                        mailotp_seterr(err, errlen, "no record to keep the state with");
+                        rc = MAILOTP_ERR_NOT_FOUND;
+                        goto out;
+                }
+                if (lrc != MAILOTP_OK) {
+                        rc = lrc;
+                        goto out;
+                }
+                rc = record_format(&rec, rtext, sizeof(rtext), &rlen);
+                if (rc != MAILOTP_OK) {
+                        mailotp_seterr(err, errlen, "record is inconsistent");
+                        goto out;
+                }
+                r = rtext;
+                t = e->text;
+                slen = e->len;
+        } else {
+                r = e->text;
+                rlen = e->len;
+                /* A readable 0.2.0 state goes along; an unreadable one is dropped. */
+                if (legacy_state_load(fs, key, &s, err, errlen) == MAILOTP_OK &&
+                    state_format(&s, stext, sizeof(stext), &slen) == MAILOTP_OK)
+                        t = stext;
+                else
+                        slen = 0;
+                secure_memzero(&s, sizeof(s));
+        }
+        rc = userfile_join(r, rlen, t, slen, payload, sizeof(payload), &plen);
+        if (rc != MAILOTP_OK) {
+                mailotp_seterr(err, errlen, "record and state do not fit the user file");
+                goto out;
+        }
+        if (err != NULL && errlen > 0)
+                err[0] = '\0';
+        rc = fio_slots_write(dfd, key, fs->owner, payload, plen, err, errlen);
+        if (rc == MAILOTP_OK && had_record)
+                rc = save_blob(fs, SUB_RECORDS, key, USERFILE_MOVED, sizeof(USERFILE_MOVED) - 1, 1,
+                               err, errlen);
+        if (rc == MAILOTP_OK)
+                rc = remove_blob(fs, SUB_STATE, key, err, errlen);
+out:
+        record_wipe(&rec);
+        secure_memzero(rtext, sizeof(rtext));
+        secure_memzero(stext, sizeof(stext));
+        secure_memzero(payload, sizeof(payload));
+        return rc;
+}
+
+/* Store one part (record or state) of a user under the caller's lock. */
+static enum mailotp_rc user_save(struct file_store *fs, const char *key, const struct user_edit *e,
+                                 char *err, size_t errlen)
+{
+        enum mailotp_rc rc;
+        int dfd;
+
+        rc = sub_fd(fs, SUB_USERS, &dfd, err, errlen);
+        if (rc == MAILOTP_ERR_NOT_FOUND) {
+                /* A 0.2.0 store: written as 0.2.0 wrote it. */
+                if (e->is_state) {
+                        rc = sub_fd(fs, SUB_STATE, &dfd, err, errlen);
+                        if (rc == MAILOTP_OK)
+                                rc = fio_slots_write(dfd, key, fs->owner, e->text, e->len, err,
+                                                     errlen);
+                        return rc == MAILOTP_ERR_NOT_FOUND ? MAILOTP_ERR_IO : rc;
+                }
+                return save_blob(fs, SUB_RECORDS, key, e->text, e->len, 1, err, errlen);
+        }
+        if (rc != MAILOTP_OK)
+                return rc;
+        rc = fio_slots_update(dfd, key, fs->owner, edit_user, e, err, errlen);
+        if (rc == MAILOTP_ERR_NOT_FOUND)
+                rc = user_create(fs, dfd, key, e, err, errlen);
+        return rc;
+}
+
+static enum mailotp_rc fs_record_save(struct store *st, const char *key,
+                                      const struct otp_record *rec, char *err, size_t errlen)
+{
+        char buf[RECORD_MAX_SIZE];
+        struct user_edit e = {buf, 0, 0};
+        enum mailotp_rc rc;
+
+        rc = record_format(rec, buf, sizeof(buf), &e.len);
+        if (rc == MAILOTP_OK)
+                rc = user_save(fs_of(st), key, &e, err, errlen);
+        else
+                mailotp_seterr(err, errlen, "record is inconsistent");
+        secure_memzero(buf, sizeof(buf));
+        return rc;
+}
+
+static enum mailotp_rc fs_state_save(struct store *st, const char *key, const struct otp_state *s,
+                                     char *err, size_t errlen)
+{
+        char buf[SLOTS_PAYLOAD_MAX];
+        struct user_edit e = {buf, 0, 1};
+        enum mailotp_rc rc;
+
+        if (state_format(s, buf, sizeof(buf), &e.len) != MAILOTP_OK) {
                 mailotp_seterr(err, errlen, "state does not fit");
                 return MAILOTP_ERR_INVALID;
         }
-        rc = sub_fd(fs, SUB_STATE, &fd, err, errlen);
-        if (rc == MAILOTP_ERR_NOT_FOUND)
-                rc = MAILOTP_ERR_IO;
-        if (rc == MAILOTP_OK)
-                rc = fio_slots_write(fd, key, fs->owner, buf, len, err, errlen);
+        rc = user_save(fs_of(st), key, &e, err, errlen);
         secure_memzero(buf, sizeof(buf));
         return rc;
 }
@@ -420,10 +668,16 @@ static enum mailotp_rc fs_user_delete(struct store *st, const char *key, char *e
         struct file_store *fs = fs_of(st);
         enum mailotp_rc rc;
 
-        /* Record first: once it is gone the user has no 2FA, whatever else remains. */
+        /*
+         * records/KEY (a 0.2.0 record, or the note that it moved) before the
+         * user file, so no crash leaves an old record that comes back: once
+         * both are gone the user has no 2FA, whatever else remains.
+         */
         rc = remove_blob(fs, SUB_RECORDS, key, err, errlen);
         if (rc == MAILOTP_OK)
                 rc = remove_blob(fs, SUB_STATE, key, err, errlen);
+        if (rc == MAILOTP_OK)
+                rc = remove_blob(fs, SUB_USERS, key, err, errlen);
         if (rc == MAILOTP_OK)
                 rc = remove_blob(fs, SUB_RECOVERY, key, err, errlen);
         /* The lock file stays: removing it would let two lockers meet different inodes. */
@@ -525,6 +779,8 @@ enum mailotp_rc store_open_files(const char *dir, uid_t owner, unsigned flags, s
                 for (i = 0; i < SUB_COUNT; i++) {
                         int fd;
 
+                        if (sub_is_legacy(i))
+                                continue;
                         rc = sub_fd(fs, (enum sub_dir)i, &fd, err, errlen);
                         if (rc != MAILOTP_OK) {
                                 fs_close(&fs->base);

@@ -156,6 +156,85 @@ def state_complete(text):
 LOGIN_RE = re.compile(r"^login = ([0-9]+) (success|failure) (\S+) (\S+) (\S+) (\S+)$")
 
 
+# -- the user file (0.3.0): record + state in one two-slot file ---------------------
+# DIR/users/KEY is a two-slot file as above whose payload is the record's text (up to
+# and including its first line "end") followed by the state's text, or by nothing while
+# the enrollment is pending.  Stores of 0.2.0 had DIR/records/KEY (text) and
+# DIR/state/KEY (two slots); the first write under the user's lock moves the user into
+# users/KEY, replaces records/KEY by MOVED_RECORD and removes state/KEY.
+MOVED_RECORD = (b"# pam_mailotp: this user's record moved to users/ (pam_mailotp 0.3.0 or "
+                b"later)\nversion = 2\nend\n")
+
+
+def split_user(payload):
+    """(record text, state text) of a user file's payload (str); state "" when none."""
+    m = re.search(r"(?m)^end\n", payload)
+    if m is None:
+        raise StateFormatError("no record in the payload")
+    return payload[:m.end()], payload[m.end():]
+
+
+def decode_user(data):
+    """(record text, state text) a reader gets from a user file's bytes."""
+    return split_user(current_slot(data)[1].payload.decode("ascii"))
+
+
+def encode_user_file(record, state="", seq=1):
+    """A whole user file: slot 0 holds record + state (str or bytes) at seq, slot 1 zeros."""
+    if isinstance(record, str):
+        record = record.encode("ascii")
+    if isinstance(state, str):
+        state = state.encode("ascii")
+    return encode_state_file((seq, record + state))
+
+
+def user_path(store, user):
+    return os.path.join(store, "users", user)
+
+
+def read_user(store, user):
+    """(record text, state text) of store/users/USER."""
+    with open(user_path(store, user), "rb") as f:
+        return decode_user(f.read())
+
+
+def write_user(store, user, record=None, state=None):
+    """Replace the record and/or the state text of store/users/USER the way a writer does:
+    the older slot gets the next sequence number (the file keeps its inode).  record or
+    state None: kept as it is."""
+    path = user_path(store, user)
+    with open(path, "rb") as f:
+        data = f.read()
+    idx, cur = current_slot(data)
+    old_rec, old_state = split_user(cur.payload.decode("ascii"))
+    rec = old_rec if record is None else record
+    st = old_state if state is None else state
+    if isinstance(rec, str):
+        rec = rec.encode("ascii")
+    if isinstance(st, str):
+        st = st.encode("ascii")
+    slot = encode_slot(cur.seq + 1, rec + st)
+    with open(path, "r+b") as f:
+        f.seek((1 - idx) * SLOT_SIZE)
+        f.write(slot)
+
+
+def make_legacy(store, user):
+    """Turn store/users/USER into the 0.2.0 layout: records/USER (text) and state/USER
+    (two slots, when there is a state), as 0.2.0 left them; users/USER is removed."""
+    rec, st = read_user(store, user)
+    for sub in ("records", "state"):
+        os.makedirs(os.path.join(store, sub), mode=0o700, exist_ok=True)
+    with open(os.path.join(store, "records", user), "w") as f:
+        f.write(rec)
+    os.chmod(os.path.join(store, "records", user), 0o600)
+    if st:
+        with open(os.path.join(store, "state", user), "wb") as f:
+            f.write(encode_state_file((1, st.encode("ascii"))))
+        os.chmod(os.path.join(store, "state", user), 0o600)
+    os.unlink(user_path(store, user))
+
+
 class LastLog:
     """What a reader gets from a last-logins log: version, keep, entries (newest last,
     at most keep), the complete valid lines (all of them), and how many were skipped."""
@@ -297,6 +376,16 @@ class World:
                                 MODULE, self.common_args(extra))
                             + self.expect_line(user, "requisite")
                             + "auth required %s verify %s\n" % (MODULE, self.common_args(extra)))
+
+    # -- the user file ---------------------------------------------------
+    def user_file(self, user):
+        return user_path(self.store, user)
+
+    def record_text(self, user):
+        return read_user(self.store, user)[0]
+
+    def state_text(self, user):
+        return read_user(self.store, user)[1]
 
     # -- CLI -------------------------------------------------------------
     def cli(self, *args, check=None):
