@@ -12,8 +12,8 @@
  *           logging in again and again at virtual 30-second steps (this
  *           process exports time(), as pamworker does);
  *   warm    BATCH other mailboxes of the 100,000-mailbox store
- *           (WORK/n100000), each once, their four files (records, state,
- *           locks, last) read just before the batch: in the page cache;
+ *           (WORK/n100000), each once, their three files (users, locks,
+ *           last) read just before the batch: in the page cache;
  *   cold    the same with those files dropped from the page cache just before
  *           the batch (posix_fadvise DONTNEED after sync): read from disk.
  * The 100,000-mailbox logins use the real clock and the upper half of the
@@ -79,7 +79,7 @@ static double median(double *v, size_t n)
 /* Read (warm) or drop from the page cache (cold) the files of mailbox idx. */
 static void touch_user(const char *store, uint32_t idx, int cold)
 {
-        static const char *const sub[] = {"records", "state", "locks", "last"};
+        static const char *const sub[] = {"users", "locks", "last"};
         char path[2 * BENCH_PATH_MAX], user[BENCH_USER_MAX], buf[16384];
         size_t i;
 

@@ -28,8 +28,8 @@ int bench_code(uint32_t idx, int64_t t, char out[7]);
 int bench_wrong_code(uint32_t idx, int64_t t, char out[7]);
 
 /*
- * Prepare WORK/nN: our store with N enrolled and confirmed mailboxes (records,
- * state and lock files written in the store's documented format), pam_oath's
+ * Prepare WORK/nN: our store with N enrolled and confirmed mailboxes (user
+ * files and lock files written in the store's documented format), pam_oath's
  * usersfile, and google-authenticator's per-user files.  `now` is the
  * enrollment time.  0 on success, -1 with a message on stderr.
  */

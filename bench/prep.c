@@ -3,8 +3,9 @@
  * Preparing the three modules' stores for N mailboxes.  Enrolling 100,000
  * mailboxes through the CLI would take hours, so the files an `enroll` +
  * `confirm` leaves behind are written directly, in the store's documented
- * format (src/record.c: record_format, state_format; the state in a two-slot
- * file, src/slots.h, encoded with the store's own slots_encode); bench/run then checks
+ * format (src/record.c: record_format, state_format; record and state in one
+ * two-slot user file, src/userfile.h and src/slots.h, encoded with the store's own
+ * slots_encode); bench/run then checks
  * a sample with `mailotp status` and adds application passwords with the CLI.
  */
 #include "pambench.h"
@@ -136,28 +137,24 @@ static int make_dir(int atfd, const char *name, int *fd_out)
         return 0;
 }
 
-/* What `mailotp enroll` + `mailotp confirm` leave: record, state and lock file. */
-static int put_ours(int rec_fd, int state_fd, int lock_fd, const char *user, const char *b32,
-                    int64_t now)
+/* What `mailotp enroll` + `mailotp confirm` leave: the user file (record + state), a lock file. */
+static int put_ours(int users_fd, int lock_fd, const char *user, const char *b32, int64_t now)
 {
         static unsigned char image[SLOTS_FILE_SIZE];
-        char buf[512];
+        char buf[1024];
         int n;
 
         n = snprintf(buf, sizeof(buf),
                      "# pam_mailotp user record: do not edit, use mailotp(1)\n"
                      "version = 1\nstatus = enabled\nsecret = %s\ndigits = 6\nperiod = 30\n"
-                     "created = %lld\nenabled = %lld\nend\n",
-                     b32, (long long)now, (long long)now);
-        if (n < 0 || (size_t)n >= sizeof(buf) || put_file(rec_fd, user, buf, (size_t)n, 0600) != 0)
-                return -1;
-        n = snprintf(buf, sizeof(buf),
+                     "created = %lld\nenabled = %lld\nend\n"
                      "# pam_mailotp user state: do not edit\nversion = 1\nlast_step = %lld\n"
                      "failures = 0\nlocked_until = 0\nlast_failure = 0\nlast_success = %lld\nend\n",
-                     (long long)(now / BENCH_PERIOD), (long long)now);
+                     b32, (long long)now, (long long)now, (long long)(now / BENCH_PERIOD),
+                     (long long)now);
         memset(image, 0, sizeof(image));
         if (n < 0 || (size_t)n >= sizeof(buf) || slots_encode(1, buf, (size_t)n, image) != 0 ||
-            put_file(state_fd, user, (const char *)image, sizeof(image), 0600) != 0)
+            put_file(users_fd, user, (const char *)image, sizeof(image), 0600) != 0)
                 return -1;
         return put_file(lock_fd, user, "", 0, 0600);
 }
@@ -188,17 +185,17 @@ static int put_ga(int ga_fd, const char *user, const char *b32, uint32_t idx)
         return put_file(ga_fd, user, buf, off, 0400);
 }
 
-static const char *const store_subdirs[] = {"records", "state",    "locks",
-                                            "apppw",   "recovery", "last"};
+static const char *const store_subdirs[] = {"users", "locks", "apppw", "recovery", "last"};
+#define STORE_SUBDIRS (sizeof(store_subdirs) / sizeof(store_subdirs[0]))
 
 int prep_users(const char *work, unsigned n, int64_t now)
 {
         char path[BENCH_PATH_MAX], name[32];
-        int top = -1, store = -1, sub[6], ga = -1, rc = -1;
+        int top = -1, store = -1, sub[STORE_SUBDIRS], ga = -1, rc = -1;
         FILE *oath = NULL;
         unsigned i, k;
 
-        for (k = 0; k < 6; k++)
+        for (k = 0; k < STORE_SUBDIRS; k++)
                 sub[k] = -1;
         (void)snprintf(name, sizeof(name), "n%u", n);
         top = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -216,7 +213,7 @@ int prep_users(const char *work, unsigned n, int64_t now)
         }
         if (make_dir(top, "store", &store) != 0 || make_dir(top, "ga", &ga) != 0)
                 goto out;
-        for (k = 0; k < 6; k++) {
+        for (k = 0; k < STORE_SUBDIRS; k++) {
                 if (make_dir(store, store_subdirs[k], &sub[k]) != 0)
                         goto out;
         }
@@ -241,7 +238,7 @@ int prep_users(const char *work, unsigned n, int64_t now)
                 bench_user_name(i, user);
                 for (k = 0; k < BENCH_SECRET_LEN; k++)
                         (void)snprintf(hex + 2 * k, 3, "%02x", secret[k]);
-                if (put_ours(sub[0], sub[1], sub[2], user, b32, now) != 0 ||
+                if (put_ours(sub[0], sub[1], user, b32, now) != 0 ||
                     put_ga(ga, user, b32, i) != 0)
                         goto out;
                 /* pam_oath: "-" = no password in this file (the code alone is sent). */
@@ -263,7 +260,7 @@ int prep_users(const char *work, unsigned n, int64_t now)
 out:
         if (oath != NULL)
                 (void)fclose(oath);
-        for (k = 0; k < 6; k++) {
+        for (k = 0; k < STORE_SUBDIRS; k++) {
                 if (sub[k] >= 0)
                         (void)close(sub[k]);
         }
