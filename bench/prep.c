@@ -238,8 +238,7 @@ int prep_users(const char *work, unsigned n, int64_t now)
                 bench_user_name(i, user);
                 for (k = 0; k < BENCH_SECRET_LEN; k++)
                         (void)snprintf(hex + 2 * k, 3, "%02x", secret[k]);
-                if (put_ours(sub[0], sub[1], user, b32, now) != 0 ||
-                    put_ga(ga, user, b32, i) != 0)
+                if (put_ours(sub[0], sub[1], user, b32, now) != 0 || put_ga(ga, user, b32, i) != 0)
                         goto out;
                 /* pam_oath: "-" = no password in this file (the code alone is sent). */
                 if (fprintf(oath, "HOTP/T30\t%s\t-\t%s\n", user, hex) < 0)

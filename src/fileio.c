@@ -424,7 +424,8 @@ enum mailotp_rc fio_slots_update(int dirfd, const char *name, uid_t owner, fio_s
         } else {
                 if (st.st_size == (off_t)SLOTS_FILE_SIZE) {
                         while (got < SLOTS_FILE_SIZE) {
-                                ssize_t n = pread(fd, image + got, SLOTS_FILE_SIZE - got, (off_t)got);
+                                ssize_t n =
+                                    pread(fd, image + got, SLOTS_FILE_SIZE - got, (off_t)got);
 
                                 if (n < 0 && errno == EINTR)
                                         continue;

@@ -143,34 +143,46 @@ static enum mailotp_rc remove_blob(struct file_store *fs, enum sub_dir which, co
 
 /* ---- record and state: users/KEY, or the 0.2.0 layout ------------------- */
 
-/*
- * The current payload of users/KEY, split: record text p[0..*reclen), state
- * text p[*reclen..*plen).  On MAILOTP_OK the caller releases *buf with
- * secure_freezero(*buf, *len + 1).
- */
-static enum mailotp_rc user_read(struct file_store *fs, const char *key, char **buf, size_t *len,
-                                 const char **p, size_t *plen, size_t *reclen, char *err,
-                                 size_t errlen)
+/* The current payload of users/KEY: record text p[0..reclen), state text p[reclen..plen). */
+struct user_image {
+        char *buf; /* the whole file, for secure_freezero(buf, len + 1) */
+        size_t len;
+        const char *p;
+        size_t plen, reclen;
+};
+
+static void user_image_free(struct user_image *u)
+{
+        if (u->buf != NULL)
+                secure_freezero(u->buf, u->len + 1);
+        u->buf = NULL;
+}
+
+static enum mailotp_rc user_read(struct file_store *fs, const char *key, struct user_image *u,
+                                 char *err, size_t errlen)
 {
         const unsigned char *payload = NULL;
         enum mailotp_rc rc;
         uint64_t seq;
 
-        rc = load_blob(fs, SUB_USERS, key, SLOTS_FILE_SIZE, BLOB_BYTES, buf, len, err, errlen);
-        if (rc != MAILOTP_OK)
+        memset(u, 0, sizeof(*u));
+        rc = load_blob(fs, SUB_USERS, key, SLOTS_FILE_SIZE, BLOB_BYTES, &u->buf, &u->len, err,
+                       errlen);
+        if (rc != MAILOTP_OK) {
+                u->buf = NULL;
                 return rc;
-        if (slots_pick((const unsigned char *)*buf, *len, &seq, &payload, plen) < 0) {
+        }
+        if (slots_pick((const unsigned char *)u->buf, u->len, &seq, &payload, &u->plen) < 0) {
                 mailotp_seterr(err, errlen, "user file has no valid slot");
                 rc = MAILOTP_ERR_FORMAT;
-        } else if (userfile_split((const char *)payload, *plen, reclen) != 0) {
+        } else if (userfile_split((const char *)payload, u->plen, &u->reclen) != 0) {
                 mailotp_seterr(err, errlen, "user file: no record in the current slot");
                 rc = MAILOTP_ERR_FORMAT;
         } else {
-                *p = (const char *)payload;
+                u->p = (const char *)payload;
                 return MAILOTP_OK;
         }
-        secure_freezero(*buf, *len + 1);
-        *buf = NULL;
+        user_image_free(u);
         return rc;
 }
 
@@ -226,19 +238,17 @@ static enum mailotp_rc fs_record_load(struct store *st, const char *key, struct 
                                       char *err, size_t errlen)
 {
         struct file_store *fs = fs_of(st);
-        const char *p = NULL;
-        char *buf = NULL;
-        size_t len = 0, plen = 0, reclen = 0;
+        struct user_image u;
         enum mailotp_rc rc;
         int attempt, moved = 0;
 
         record_wipe(rec);
         /* Read without the lock: a user may be moved into users/ meanwhile. */
         for (attempt = 0; attempt < 2; attempt++) {
-                rc = user_read(fs, key, &buf, &len, &p, &plen, &reclen, err, errlen);
+                rc = user_read(fs, key, &u, err, errlen);
                 if (rc == MAILOTP_OK) {
-                        rc = record_parse(p, reclen, rec, err, errlen);
-                        secure_freezero(buf, len + 1);
+                        rc = record_parse(u.p, u.reclen, rec, err, errlen);
+                        user_image_free(&u);
                         return rc;
                 }
                 if (rc != MAILOTP_ERR_NOT_FOUND || attempt > 0)
@@ -262,17 +272,16 @@ static enum mailotp_rc fs_state_load(struct store *st, const char *key, struct o
                                      char *err, size_t errlen)
 {
         struct file_store *fs = fs_of(st);
-        const char *p = NULL;
-        char *buf = NULL;
-        size_t len = 0, plen = 0, reclen = 0;
+        struct user_image u;
         enum mailotp_rc rc;
 
         state_init(s);
-        rc = user_read(fs, key, &buf, &len, &p, &plen, &reclen, err, errlen);
+        rc = user_read(fs, key, &u, err, errlen);
         if (rc == MAILOTP_OK) {
-                rc = reclen == plen ? MAILOTP_ERR_NOT_FOUND
-                                    : state_parse(p + reclen, plen - reclen, s, err, errlen);
-                secure_freezero(buf, len + 1);
+                rc = u.reclen == u.plen
+                         ? MAILOTP_ERR_NOT_FOUND
+                         : state_parse(u.p + u.reclen, u.plen - u.reclen, s, err, errlen);
+                user_image_free(&u);
                 return rc;
         }
         if (rc != MAILOTP_ERR_NOT_FOUND)
@@ -287,9 +296,9 @@ struct user_edit {
         int is_state;
 };
 
-static enum mailotp_rc edit_user(const void *ctx, enum fio_slots_have have, const unsigned char *cur,
-                                 size_t curlen, unsigned char *out, size_t *outlen, char *err,
-                                 size_t errlen)
+static enum mailotp_rc edit_user(const void *ctx, enum fio_slots_have have,
+                                 const unsigned char *cur, size_t curlen, unsigned char *out,
+                                 size_t *outlen, char *err, size_t errlen)
 {
         const struct user_edit *e = ctx;
         const char *c = (const char *)cur;
