@@ -10,7 +10,12 @@ application passwords.  Codes come from oathtool (one table per user, made up
 front); the workers loop pam_start_confdir/pam_authenticate/pam_end and write
 one record per attempt: what was sent, the PAM result, the module's reason=
 and failures= fields, monotonic start/end times, and for a code success the
-last_step read back from the state file.
+last_step read back from the user's file.
+
+A user's record and state are one two-slot file, DIR/users/KEY (src/userfile.h):
+its payload is the record's text up to its first "end" line, then the state's
+text.  A login rewrites the state part in place (the other slot); the record
+part never changes during the storm.
 
 In every round half the users are "valid" targets (codes, replays, app
 passwords, wrong passwords) and the other half "wrong" targets (wrong codes,
@@ -26,18 +31,31 @@ counted as wrong-code, every other one refused as locked-out.
 Checked after every round: each outcome is one its attempt may have; the
 state's last_step is the newest step any success used; a wrong target's
 failure count went up by exactly the wrong codes counted, whose reported
-failures= values are before+1..after, each once; the held user's state is
+failures= values are before+1..after, each once; the held user's file is
 byte-identical.  Over all rounds: at most one code success per (user, step);
 every success's step was stored before the answer (read back >= step); no
 success for an older step began after one for a newer step had ended; and a
-monitor thread that reads every state file in a loop (without the lock, while
+monitor thread that reads every user file in a loop (without the lock, while
 writers rewrite its slots in place; decoded with the independent decoder of
-mailotp_testlib) never saw one with no valid slot or an incomplete text, a
+mailotp_testlib) never saw one with no valid slot, no record part or an
+incomplete state text, a record part other than the one it first saw, a
 last_step go back, or a wrong target's count go down.  The last-logins log is
 a second witness: each user's newest entries must be exactly the round's
 outcomes (as a multiset), less those the module said it could not write.
 Afterwards every user's status, last logins and app passwords parse through
 the CLI, and the store holds no temporary file and nothing unexpected.
+
+Users LEGACY_USERS (valid targets of round 0) start in the 0.2.0 layout
+(records/KEY text, state/KEY two slots, no users/KEY: mailotp_testlib's
+make_legacy), so that the first state write under their lock moves them into
+users/KEY while every other process reads them without the lock.  The monitor
+and the checks read such a user as the module does (users/KEY, else the 0.2.0
+files, looking again when the user was moved meanwhile), so the record part
+must stay the legacy record's text across the move; after each round a legacy
+user with a state write (a code success or a counted wrong code) so far is
+moved; at the end every legacy user is moved (users/KEY with the legacy
+record's text, records/KEY exactly MOVED_RECORD, no state/KEY), and the store
+holds nothing else of the 0.2.0 layout.
 
 Phase 3 is a phone opening many connections at once: every process logs one
 user in with its application password --burst times; each login must succeed
@@ -97,6 +115,9 @@ KNOWN_LASTLOG_RACE = None
 KNOWN_NLINK_RACE = None
 KNOWN_OUTCOMES = {("A", "PAM_AUTHINFO_UNAVAIL", "unsafe-file"): KNOWN_NLINK_RACE}
 BURST_USER = 0
+# Users that start in the 0.2.0 layout (even: valid targets in round 0, moved by
+# concurrent logins); those beyond --users are left out.
+LEGACY_USERS = (0, 6)
 
 Rec = collections.namedtuple("Rec", "round worker user kind step result reason failures t0 t1 "
                                     "seen lines nolast")
@@ -177,6 +198,12 @@ class Storm:
                 w.enable(name, self.passwords[i])
             self.tables[i] = out
         self.first_step = first
+        self.legacy = [i for i in LEGACY_USERS if i < len(self.users)]
+        self.legacy_records = {}
+        self.legacy_wrote = set()
+        for i in self.legacy:
+            self.legacy_records[i] = tl.read_user(w.store, self.users[i])[0]
+            tl.make_legacy(w.store, self.users[i])
         with open(os.path.join(w.root, "codes"), "w") as f:
             for i in range(len(self.users)):
                 f.write("%d %d %s\n" % (i, first, " ".join(self.tables[i])))
@@ -190,17 +217,51 @@ class Storm:
                                                  self.apppw[i]))
 
     # -- the store from the outside ----------------------------------------------------
-    def state_bytes(self, i):
-        with open(os.path.join(self.w.store, "state", self.users[i]), "rb") as f:
+    def user_bytes(self, i):
+        with open(tl.user_path(self.w.store, self.users[i]), "rb") as f:
             return f.read()
 
-    def state(self, i):
-        """What a reader gets from user i's state file (two slots), or None when it has no
-        valid slot or its text is incomplete (never acceptable, even without the lock)."""
+    def read_user(self, i):
+        """(record text, state text) of user i as the module reads them: users/KEY; while
+        it does not exist (a user still in the 0.2.0 layout), records/KEY and state/KEY,
+        looking at users/KEY again when the user was moved meanwhile (records/KEY says
+        moved, or state/KEY is gone).  FileNotFoundError when neither is there."""
+        name = self.users[i]
+        for _ in range(2):
+            try:
+                return tl.decode_user(self.user_bytes(i))
+            except FileNotFoundError:
+                pass
+            try:
+                with open(os.path.join(self.w.store, "records", name), "rb") as f:
+                    rec = f.read()
+                if rec == tl.MOVED_RECORD:
+                    continue
+                with open(os.path.join(self.w.store, "state", name), "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:
+                continue
+            return rec.decode("ascii"), tl.decode_state(data, legacy=False)
+        raise FileNotFoundError("user %d: neither users/ nor the 0.2.0 files" % i)
+
+    def moved(self, i):
+        return os.path.exists(tl.user_path(self.w.store, self.users[i]))
+
+    def user(self, i):
+        """(record text, state fields) a reader gets for user i (see read_user), or None
+        when there is no valid slot, no record part or an incomplete state text (never
+        acceptable, even without the lock)."""
         try:
-            return parse_state(tl.decode_state(self.state_bytes(i), legacy=False))
-        except tl.StateFormatError:
+            rec, text = self.read_user(i)
+        except ValueError:  # tl.StateFormatError, UnicodeDecodeError
             return None
+        st = parse_state(text)
+        return None if st is None else (rec, st)
+
+    def state(self, i):
+        """The state fields of user i's file, or None (see user())."""
+        u = self.user(i)
+        return None if u is None else u[1]
 
     def lastlog(self, i):
         res = self.w.cli("--json", "last", self.users[i])
@@ -280,20 +341,25 @@ class Storm:
 
     # -- the state monitor -------------------------------------------------------------
     def monitor(self, stop, wrong_targets):
-        """Read every state file over and over: never torn, last_step never back,
-        and a wrong target's failure count never down (no success can reset it)."""
+        """Read every user file over and over: never torn, the record part never
+        changed, last_step never back, and a wrong target's failure count never down (no
+        success can reset it)."""
         best = {}
         fails = {}
+        records = {}
         while not stop.is_set():
             for i in range(len(self.users)):
                 try:
-                    st = self.state(i)
+                    u = self.user(i)
                 except OSError as e:
-                    self.monitor_faults.append("state of %d unreadable: %s" % (i, e))
+                    self.monitor_faults.append("user file of %d unreadable: %s" % (i, e))
                     continue
-                if st is None:
-                    self.monitor_faults.append("state of %d torn or incomplete" % i)
+                if u is None:
+                    self.monitor_faults.append("user file of %d torn or incomplete" % i)
                     continue
+                rec, st = u
+                if records.setdefault(i, rec) != rec:
+                    self.monitor_faults.append("user %d record part changed" % i)
                 step = int(st.get("last_step", -1))
                 if step < best.get(i, -1):
                     self.monitor_faults.append("user %d last_step went back %d -> %d" % (
@@ -356,7 +422,7 @@ class Storm:
         for i in sorted(wrong_set):
             self.w.cli("unlock", self.users[i], check=0)
         before = {i: self.state(i) for i in range(n_users)}
-        held_bytes = self.state_bytes(held) if held is not None else None
+        held_bytes = self.user_bytes(held) if held is not None else None
         plans = self.plan_round(r, per_proc, valid_set, held)
 
         lock_fd = None
@@ -386,8 +452,8 @@ class Storm:
             ck.check("round %d: every attempt on the held user timed out" % r,
                      mine and all((x.result, x.reason) == TIMEOUT for x in mine),
                      str(collections.Counter((x.result, x.reason) for x in mine)))
-            ck.check("round %d: the held user's state is untouched (byte for byte)" % r,
-                     self.state_bytes(held) == held_bytes)
+            ck.check("round %d: the held user's file is untouched (byte for byte)" % r,
+                     self.user_bytes(held) == held_bytes)
             self.numbers["lock timeouts (held lock)"] += len(mine)
             self.numbers["max seconds of a held-lock wait"] = max(
                 [self.numbers["max seconds of a held-lock wait"]]
@@ -422,6 +488,16 @@ class Storm:
             ck.check("round %d: valid target %d failures %d" % (r, i, want),
                      int(after[i]["failures"]) == want, after[i]["failures"])
         self.check_lastlog("round %d" % r, all_recs)
+        # Legacy users: a state write moves them (unlock by the CLI may move them too).
+        for i in self.legacy:
+            if any(x.user == i and x.reason in ("code-accepted", "wrong-code")
+                   for x in all_recs):
+                self.legacy_wrote.add(i)
+            if i in self.legacy_wrote:
+                ck.check("round %d: legacy user %d moved into users/ by its state write"
+                         % (r, i), self.moved(i))
+            if r == 0 and i in valid_set and self.moved(i):
+                self.numbers["legacy users moved by concurrent logins"] += 1
         print("round %d: %d attempts in %.1f s, %d users valid, %d wrong%s" % (
             r, len(recs), wall, len(valid_set), len(wrong_set),
             ", user %d's lock held" % held if held is not None else ""), flush=True)
@@ -475,7 +551,8 @@ class Storm:
                         back.append((i, a.step, b.step))
         ck.check("no success for an older step after a newer one (steps never go back)",
                  not back, str(back[:5]))
-        ck.check("state monitor: never torn, last_step never back, counts never down",
+        ck.check("user-file monitor: never torn, record part unchanged, last_step never back, "
+                 "counts never down",
                  not self.monitor_faults, "; ".join(self.monitor_faults[:5]))
         nums = self.numbers
         nums["phase 1 attempts"] = len(recs)
@@ -490,7 +567,8 @@ class Storm:
             x.reason == "lock-timeout" for x in recs) - nums["lock timeouts (held lock)"]
         nums["distinct (user, step) with a success"] = len(per_step)
         for what in ("code successes", "app-password successes", "replays refused",
-                     "wrong codes counted"):
+                     "wrong codes counted") + (
+                         ("legacy users moved by concurrent logins",) if self.legacy else ()):
             ck.check("the storm exercised %s" % what, nums[what] > 0)
 
     # -- phase 2: the lockout engages ---------------------------------------------------
@@ -577,22 +655,40 @@ class Storm:
                      res.stderr.strip())
         temps, odd = [], []
         keys = set(self.users)
+        legacy_keys = {self.users[i] for i in self.legacy}
         for sub in sorted(os.listdir(w.store)):
             path = os.path.join(w.store, sub)
             if not os.path.isdir(path):
                 if sub != "server.key":
                     odd.append(sub)
                 continue
+            if sub in ("records", "state") and not self.legacy:
+                odd.append(sub)  # the 0.2.0 layout in a store made new
             for name in os.listdir(path):
                 full = os.path.join(path, name)
                 st = os.lstat(full)
                 if name.startswith("."):
                     temps.append("%s/%s" % (sub, name))
                 elif name not in keys or not os.path.isfile(full) or os.path.islink(full) \
-                        or st.st_nlink != 1 or st.st_mode & 0o077:
+                        or st.st_nlink != 1 or st.st_mode & 0o077 or sub == "state":
+                    odd.append("%s/%s" % (sub, name))  # state/: every legacy user moved
+                elif sub == "records" and name not in legacy_keys:
                     odd.append("%s/%s" % (sub, name))
+        for i in self.legacy:
+            try:
+                got = tl.read_user(w.store, self.users[i])[0]
+                with open(os.path.join(w.store, "records", self.users[i]), "rb") as f:
+                    marker = f.read()
+            except (OSError, ValueError) as e:
+                got = marker = str(e)
+            ck.check("legacy user %d moved: users/ holds the legacy record's text, records/ "
+                     "says moved, state/ has no file" % i,
+                     got == self.legacy_records[i] and marker == tl.MOVED_RECORD and
+                     not os.path.lexists(os.path.join(w.store, "state", self.users[i])),
+                     "%r / %r" % (got[:120], marker[:120]))
         ck.check("no temporary files left in the store", not temps, str(temps[:5]))
-        ck.check("every stored file is a user's, regular, 0600, single-link", not odd,
+        ck.check("every stored file is a user's, regular, 0600, single-link (records/: a "
+                 "legacy user's MOVED_RECORD only, state/: nothing)", not odd,
                  str(odd[:5]))
 
     def report(self, wall):
@@ -606,6 +702,7 @@ class Storm:
                   "phase 2 refused as locked-out", "phase 2 lock timeouts",
                   "phase 3 app-password attempts", "phase 3 app-password successes",
                   "phase 3 lock timeouts", "phase 3 refused unsafe-file",
+                  "legacy users moved by concurrent logins",
                   "last-logins writes reported failed", "monitor reads"):
             print("  %-40s %s" % (k, self.numbers[k]))
         print("  %-40s %.1f" % ("phase 1 wall seconds", self.numbers["phase 1 wall seconds"]))

@@ -22,7 +22,7 @@
  * PLAN: one attempt per line: "ROUND USER KIND".  KIND is
  *   V0  password + code of the current step
  *   V1  password + code of the next step
- *   R   password + code of the user's last used step (read from the state
+ *   R   password + code of the user's last used step (read from the user's
  *       file): a sure replay, sent only while that step is not older than the
  *       current one, so that it is inside the window whenever the module
  *       looks (else the attempt is recorded as SKIPPED and not made)
@@ -37,7 +37,7 @@
  * name (or SKIPPED), REASON the reason= of the module's last outcome line ("-" when it
  * logged none), FAILURES its failures= field (-1 when absent), T0/T1 the
  * CLOCK_MONOTONIC nanoseconds around pam_authenticate, SEEN_STEP the
- * last_step read from the user's state file right after a code success (-1
+ * last_step read from the user's file right after a code success (-1
  * otherwise), LOGLINES how many lines the module logged, NOLAST 1 when it
  * said the outcome could not be written to the last-logins log.
  */
@@ -274,12 +274,14 @@ static void wrong_code(const struct user *u, uint64_t *rng, char out[12])
 }
 
 /*
- * The state file's current text, decoded here from the format description
- * (src/slots.h), not with the module's code: 8192 bytes, two 4096-byte
- * slots "MOTPSLOT", seq (u64 LE), length (u32 LE), CRC-32 of bytes 0..19 and
- * the payload (u32 LE), payload; the valid slot with the higher seq counts.
- * The CRC is table-driven (the module's is bitwise) and checked against the
- * standard check value at start-up.
+ * The user file's current payload, decoded here from the format description
+ * (src/slots.h, src/userfile.h), not with the module's code: DIR/users/KEY,
+ * 8192 bytes, two 4096-byte slots "MOTPSLOT", seq (u64 LE), length (u32 LE),
+ * CRC-32 of bytes 0..19 and the payload (u32 LE), payload; the valid slot
+ * with the higher seq counts.  The payload is the record's text up to its
+ * first "end" line, then the state's text.  The CRC is table-driven (the
+ * module's is bitwise) and checked against the standard check value at
+ * start-up.
  */
 #define SLOT_SIZE   4096U
 #define SLOT_HEADER 24U
@@ -343,7 +345,12 @@ static int slot_valid(const unsigned char *slot, uint64_t *seq, const unsigned c
         return 1;
 }
 
-/* last_step from the state file (read without the lock: a torn slot is skipped). */
+/*
+ * last_step from the state part of the user file (read without the lock: a
+ * torn slot is skipped); -2 while there is no users/KEY (a user still in the
+ * 0.2.0 layout: a replay then is SKIPPED), -4 when the payload has no record
+ * part.
+ */
 static long long read_last_step(const char *store, const char *name)
 {
         static unsigned char img[2 * SLOT_SIZE + 1];
@@ -355,7 +362,7 @@ static long long read_last_step(const char *store, const char *name)
         long long v = -1;
         FILE *f;
 
-        (void)snprintf(path, sizeof(path), "%s/state/%s", store, name);
+        (void)snprintf(path, sizeof(path), "%s/users/%s", store, name);
         f = fopen(path, "rb");
         if (f == NULL)
                 return -2;
@@ -370,7 +377,14 @@ static long long read_last_step(const char *store, const char *name)
         i = ok[0] && (!ok[1] || seq[0] > seq[1]) ? 0 : 1;
         memcpy(text, pl[i], len[i]);
         text[len[i]] = '\0';
-        for (p = text; *p != '\0';) {
+        /* the state part: after the record's "end" line */
+        if (strncmp(text, "end\n", 4) == 0)
+                p = text + 4;
+        else if ((p = strstr(text, "\nend\n")) != NULL)
+                p += 5;
+        else
+                return -4;
+        while (*p != '\0') {
                 char *nl = strchr(p, '\n');
 
                 if (sscanf(p, "last_step = %lld", &v) == 1)

@@ -19,19 +19,38 @@ CLI made at the start).  Each row states:
     fingerprinted before and after: type, mode, owner, group, link count,
     inode, size, mtime and a hash of the content.  Unless the row says
     otherwise nothing may change.  A legitimate code success may change
-    exactly state/KEY and last/KEY, an application-password success exactly
-    apppw/KEY (its last use) and last/KEY, a counted failure exactly state/KEY
+    exactly users/KEY and last/KEY, an application-password success exactly
+    apppw/KEY (its last use) and last/KEY, a counted failure exactly users/KEY
     (failures + 1) and last/KEY, and a refusal of a 2FA user that is not
     counted exactly last/KEY (the module keeps every outcome of a 2FA user in
     its last-logins log, see pam_mailotp(8) LAST LOGINS).  "Exactly" means
     each of those files must have changed and nothing else may have (their
-    directories may, by a rename).  How they change is checked too: a state
-    that was a valid two-slot file is rewritten in place (same inode, 8192
-    bytes, the slot that was current before byte for byte untouched, the
-    other one now current with the next sequence number), and a version 2
-    last-logins log with room and nothing to repair is appended to (same
-    inode, the old bytes a prefix, one line more).  State files are read
-    with the independent decoder of mailotp_testlib, never the module's.
+    directories may, by a rename).  How they change is checked too: a user
+    file that was a valid two-slot file is rewritten in place (same inode,
+    8192 bytes, the slot that was current before byte for byte untouched, the
+    other one now current with the next sequence number, its record part
+    byte for byte the one before: a login writes the state only), and a
+    version 2 last-logins log with room and nothing to repair is appended to
+    (same inode, the old bytes a prefix, one line more).  User and state
+    files are read with the independent decoder of mailotp_testlib, never the
+    module's.
+
+The store layout (src/store_file.c, src/userfile.h): a user's record and
+state are one two-slot file, users/KEY, whose payload is the record's text
+(up to its first "end" line) followed by the state's text (nothing while the
+enrollment is pending).  The template store is made by the CLI in that
+layout, so rows that tamper with a record or a state tamper with users/KEY.
+Rows marked "legacy" first turn alice into the 0.2.0 layout (records/KEY
+text, state/KEY two slots, no users/KEY: mailotp_testlib.make_legacy), which
+the module still reads; the first write under the user's lock moves such a
+user into users/KEY, replaces records/KEY by MOVED_RECORD (a record of
+version 2 that 0.2.0 refuses) and removes state/KEY.  A legacy row whose
+login writes the state therefore changes exactly users/KEY (made), records/KEY,
+state/KEY (removed) and last/KEY, and the move is checked: records/KEY is
+MOVED_RECORD (0600, one link), state/KEY is gone, users/KEY is a fresh
+two-slot file whose record part is the old records/KEY text.  A store without
+users/ (a 0.2.0 store the CLI has not opened) is still written in the 0.2.0
+layout: state/KEY in place.
 
 And for every row: no log line contains a secret (the password, any TOTP
 secret, any code near now, the application password, recovery codes, the
@@ -72,14 +91,23 @@ HARNESS_FILES = {"syslog", "expect.log", "answer.bin"}  # written by the harness
 # -- change classes ------------------------------------------------------------------
 NONE, LAST, COUNTED, CODE_OK, APP_OK, STATE_ONLY = (
     "none", "last", "counted", "code-ok", "app-ok", "state-only")
+# A legacy (0.2.0 layout) user moved into users/KEY by the login's state write.
+MOVED_OK, MOVED_COUNTED = "moved-code-ok", "moved-counted"
+# A 0.2.0 store (no users/ directory): the state written in place in state/KEY.
+OLD_STORE_OK, OLD_STORE_COUNTED = "old-store-code-ok", "old-store-counted"
 CHANGE_FILES = {
     NONE: (),
     LAST: ("last",),
-    COUNTED: ("state", "last"),
-    CODE_OK: ("state", "last"),
+    COUNTED: ("users", "last"),
+    CODE_OK: ("users", "last"),
     APP_OK: ("apppw", "last"),
-    STATE_ONLY: ("state",),
+    STATE_ONLY: ("users",),
+    MOVED_OK: ("users", "records", "state", "last"),
+    MOVED_COUNTED: ("users", "records", "state", "last"),
+    OLD_STORE_OK: ("state", "last"),
+    OLD_STORE_COUNTED: ("state", "last"),
 }
+SUCCESS_CHANGES = (CODE_OK, APP_OK, STATE_ONLY, MOVED_OK, OLD_STORE_OK)
 
 Row = collections.namedtuple("Row", [
     "id", "name", "group", "user", "answer", "want", "reasons", "changes", "key", "setup",
@@ -204,8 +232,8 @@ class Ctx:
         os.rename(tmp, self.p(rel))
 
     def edit(self, rel, fn):
-        """Edit a stored text file; for the state (a two-slot file), its current text, put
-        back as a writer would: the next sequence number in the other slot."""
+        """Edit a stored text file; for a legacy state/KEY (a two-slot file), its current
+        text, put back as a writer would: the next sequence number in the other slot."""
         if rel.startswith("state/"):
             data = self.read(rel)
             cur, slot = tl.current_slot(data)
@@ -215,6 +243,18 @@ class Ctx:
             return
         self.replace(rel, fn(self.read(rel).decode()).encode())
 
+    def user(self, key="alice"):
+        """(record text, state text) of users/KEY, by the independent decoder."""
+        return tl.decode_user(self.read("users/" + key))
+
+    def edit_user(self, record=None, state=None, key="alice"):
+        """Rewrite the record part and/or the state part of users/KEY (each a function of
+        its current text) as a writer would: the next sequence number into the other
+        slot, in place (mailotp_testlib.write_user)."""
+        rec, st = self.user(key)
+        tl.write_user(self.w.store, key, None if record is None else record(rec),
+                      None if state is None else state(st))
+
     def move_out(self, rel):
         """Move a stored file out of the store; returns where it went."""
         dst = os.path.join(self.w.root, "outside-" + rel.replace("/", "-"))
@@ -222,11 +262,19 @@ class Ctx:
         return dst
 
     def state(self, key="alice"):
+        """The state fields a reader gets, as the module looks: the state part of
+        users/KEY, or the 0.2.0 state/KEY while users/KEY does not exist.  None when
+        unreadable, absent or empty."""
         try:
-            text = tl.decode_state(self.read("state/" + key))
+            text = self.user(key)[1]
+        except FileNotFoundError:
+            try:
+                text = tl.decode_state(self.read("state/" + key))
+            except (OSError, UnicodeDecodeError, tl.StateFormatError):
+                return None
         except (OSError, UnicodeDecodeError, tl.StateFormatError):
             return None
-        return tl.state_fields(text)
+        return tl.state_fields(text) if text else None
 
     def last_entries(self, key="alice"):
         try:
@@ -236,7 +284,8 @@ class Ctx:
         return [l.split(" = ", 1)[1] for l in log.entries]
 
     def state_text(self, key="alice"):
-        return tl.decode_state(self.read("state/" + key))
+        """The state part of users/KEY."""
+        return self.user(key)[1]
 
 
 def jcli(w, *args, check=0):
@@ -433,14 +482,72 @@ def s_all(*fns):
     return fn
 
 
-def s_state_image(make):
-    """Replace alice's state by make(c, text, seq, cur): text and seq of the current slot,
-    cur its index (0 or 1) in the template's file."""
+def s_edit_record(fn):
+    """alice's record part in users/alice, edited by fn (a writer's slot write)."""
+    return lambda c: c.edit_user(record=fn)
+
+
+def s_edit_state(fn):
+    """alice's state part in users/alice, edited by fn (a writer's slot write)."""
+    return lambda c: c.edit_user(state=fn)
+
+
+def s_user_payload(make):
+    """users/alice replaced by a file whose slot 0 holds make(c, record, state) (str or
+    bytes) at sequence number 1, slot 1 zeros: a valid slot, whatever its payload."""
     def fn(c):
-        data = c.read("state/alice")
-        cur, slot = tl.current_slot(data)
-        c.replace("state/alice", make(c, slot.payload.decode(), slot.seq, cur))
+        rec, st = c.user()
+        payload = make(c, rec, st)
+        if isinstance(payload, str):
+            payload = payload.encode()
+        c.replace("users/alice", tl.encode_state_file((1, payload)))
     return fn
+
+
+def s_user_image(make):
+    """Replace users/alice by make(c, text, seq, cur): text (record + state) and seq of
+    the current slot, cur its index (0 or 1) in the template's file."""
+    def fn(c):
+        data = c.read("users/alice")
+        cur, slot = tl.current_slot(data)
+        c.replace("users/alice", make(c, slot.payload.decode(), slot.seq, cur))
+    return fn
+
+
+def s_save_user_image(c):
+    c.saved["user_image"] = c.read("users/alice")
+
+
+def s_legacy(c):
+    """alice in the 0.2.0 layout: records/alice (text) and state/alice (two slots), no
+    users/alice."""
+    tl.make_legacy(c.w.store, "alice")
+
+
+def s_legacy_state_text(fn=lambda t: t):
+    """Legacy alice whose state/alice is the 0.1.0 text file fn(state text)."""
+    def setup(c):
+        text = c.user()[1]
+        s_legacy(c)
+        c.replace("state/alice", fn(text).encode())
+    return setup
+
+
+def s_old_store(c):
+    """A 0.2.0 store the CLI has not opened yet: alice in the 0.2.0 layout and no users/
+    directory at all."""
+    s_legacy(c)
+    os.rmdir(c.p("users"))
+
+
+def pending_record(c):
+    """The text of a pending record (enrolled, never confirmed), made by the CLI for
+    another user (a record does not name its user); its secret is the new alice secret."""
+    secret = c.w.enroll("pending-donor")
+    rec, st = c.user("pending-donor")
+    assert "status = pending\n" in rec and st == "", (rec, st)
+    c.w.secrets["alice"] = secret
+    return rec
 
 
 def break_crc(raw):
@@ -520,16 +627,16 @@ def s_conf_dir(c):
 
 def s_stale_temps(c):
     """Leftovers of crashed writers in every per-user directory, some of them hostile."""
-    for sub, mode, body in (("records", 0o600, b"version = 1\nstatus = ena"),
-                            ("state", 0o644, b"garbage\x01\x02"),
-                            ("last", 0o600, b""),
-                            ("apppw", 0o600, b"version = 1\napp = x"),
-                            ("recovery", 0o600, b"\xff" * 100)):
-        path = c.p("%s/.alice.0123456789ab" % sub)
+    for name, mode, body in (("users/.alice.0123456789ab", 0o600, b"MOTPSLOT\x01\0\0"),
+                             ("users/.alice.ba9876543210", 0o644, b"garbage\x01\x02"),
+                             ("last/.alice.0123456789ab", 0o600, b""),
+                             ("apppw/.alice.0123456789ab", 0o600, b"version = 1\napp = x"),
+                             ("recovery/.alice.0123456789ab", 0o600, b"\xff" * 100)):
+        path = c.p(name)
         with open(path, "wb") as f:
             f.write(body)
         os.chmod(path, mode)
-    os.lchown(c.p("state/.alice.0123456789ab"), OTHER_UID, OTHER_UID)
+    os.lchown(c.p("users/.alice.ba9876543210"), OTHER_UID, OTHER_UID)
 
 
 def s_crashed_lock_holder(c):
@@ -557,21 +664,54 @@ def s_replay(c):
     open(c.w.syslog, "w").close()
 
 
-def s_padded_record(total):
-    """The record padded with comment lines to exactly `total` bytes (still valid)."""
+def s_padded_payload(total):
+    """alice's record part padded with comment lines so that record + state are exactly
+    `total` bytes (still valid)."""
     def fn(c):
-        text = c.read("records/alice")
-        head, tail = text.split(b"\nversion = 1\n", 1)
-        head += b"\nversion = 1\n"
-        pad = total - len(text)
-        lines = b""
+        rec, st = c.user()
+        head, tail = rec.split("\nversion = 1\n", 1)
+        head += "\nversion = 1\n"
+        pad = total - len(rec) - len(st)
+        lines = ""
         while pad > 0:
             n = min(pad, 100)
-            lines += b"#" + b"p" * (n - 2) + b"\n" if n >= 2 else b"\n"
+            lines += "#" + "p" * (n - 2) + "\n" if n >= 2 else "\n"
             pad -= n
-        c.replace("records/alice", head + lines + tail)
-        assert len(c.read("records/alice")) == total
+        c.edit_user(record=lambda _: head + lines + tail)
+        assert sum(map(len, c.user())) == total
     return fn
+
+
+def s_stale_pending_record(c):
+    """Beside users/alice, a stale records/alice that says pending (no 2FA) and an empty
+    state/ directory: what a reader of records/ first would take for "no 2FA"."""
+    secret = c.w.secrets["alice"]
+    text = pending_record(c)
+    c.w.secrets["alice"] = secret
+    os.mkdir(c.p("records"), 0o700)
+    os.mkdir(c.p("state"), 0o700)
+    c.replace("records/alice", text.encode())
+
+
+def s_stale_legacy(c):
+    """users/alice as it is, and beside it alice's 0.2.0 files: records/alice with another
+    secret, state/alice with its step far ahead (every code near now a replay)."""
+    image = c.read("users/alice")
+    s_legacy(c)
+    c.edit("records/alice", lambda t: re.sub(r"secret = (\S+)",
+                                             lambda m: "secret = " + m.group(1)[::-1], t))
+    c.edit("state/alice", ahead)
+    c.replace("users/alice", image)
+
+
+def s_move_cut_short(c):
+    """A move from the 0.2.0 layout cut after records/alice became MOVED_RECORD and before
+    state/alice was removed; state/alice with its step far ahead (every code a replay)."""
+    image = c.read("users/alice")
+    s_legacy(c)
+    c.edit("state/alice", ahead)
+    c.replace("records/alice", tl.MOVED_RECORD)
+    c.replace("users/alice", image)
 
 
 # -- answers -------------------------------------------------------------------------
@@ -618,19 +758,36 @@ def p_outside_intact(c):
             raise AssertionError("the target of last/alice was written through the symlink")
 
 
-def p_state_written_into(slot_index, seq):
-    """The login's write went into slot `slot_index` with sequence number `seq`."""
+def p_user_written_into(slot_index):
+    """The login's write went into slot `slot_index` with the sequence number after the
+    one read (saved by s_save_user_image), and left the slot it read alone."""
     def fn(c):
-        data = c.read("state/alice")
+        before = c.saved["user_image"]
+        seq = tl.current_slot(before)[1].seq + 1
+        data = c.read("users/alice")
         cur, slot = tl.current_slot(data)
         if (cur, slot.seq) != (slot_index, seq):
-            raise AssertionError("state written into slot %d seq %d, want slot %d seq %d" % (
-                cur, slot.seq, slot_index, seq))
-        before = c.saved["state_image"]
+            raise AssertionError("user file written into slot %d seq %d, want slot %d seq %d"
+                                 % (cur, slot.seq, slot_index, seq))
         other = slice((1 - cur) * tl.SLOT_SIZE, (2 - cur) * tl.SLOT_SIZE)
         if data[other] != before[other]:
             raise AssertionError("the slot read (the older, valid one) was overwritten")
     return fn
+
+
+def p_status(want):
+    """What the CLI says of alice afterwards."""
+    def fn(c):
+        got = jcli(c.w, "status", "alice")["status"]
+        if got != want:
+            raise AssertionError("mailotp status alice: %s, want %s" % (got, want))
+    return fn
+
+
+def p_followup_ok(c):
+    """A follow-up login (application password: the row's code step is used up) works on
+    the files as the row left them."""
+    login_ok(c, answer=c.apppw.encode())
 
 
 def p_no_second_acceptance(c):
@@ -709,8 +866,8 @@ CASES = [
     row("U03", "username '..'", "username", USER_UNKNOWN, UU, user=b"..", answer=a_pw_code),
     row("U04", "username '../etc/x'", "username", USER_UNKNOWN, UU, user=b"../etc/x",
         answer=a_pw_code),
-    row("U05", "username '../records/alice'", "username", USER_UNKNOWN, UU,
-        user=b"../records/alice", answer=a_pw_code),
+    row("U05", "username '../users/alice'", "username", USER_UNKNOWN, UU,
+        user=b"../users/alice", answer=a_pw_code),
     row("U06", "username 'a/b'", "username", USER_UNKNOWN, UU, user=b"a/b", answer=a_pw_code,
         log_re=r'detail="username contains a path separator"'),
     row("U07", "username with a backslash", "username", USER_UNKNOWN, UU, user=b"a\\b",
@@ -896,118 +1053,125 @@ CASES = [
         setup=s_chmod(".", 0o1777), answer=a_pw_code),
     row("S06", "store directory owned by another user", "store", UNAVAIL, UNSAFE,
         setup=s_chown("."), answer=a_pw_code),
-    row("S07", "records/ group-readable", "store", UNAVAIL, UNSAFE,
-        setup=s_chmod("records", 0o750), answer=a_pw_code),
-    row("S08", "records/ owned by another user", "store", UNAVAIL, UNSAFE,
-        setup=s_chown("records"), answer=a_pw_code),
-    row("S09", "records/ is a symlink", "store", UNAVAIL, UNSAFE,
-        setup=s_symlink("records"), answer=a_pw_code),
-    row("S10", "state/ writable by others", "store", UNAVAIL, UNSAFE, LAST,
-        setup=s_chmod("state", 0o733), answer=a_pw_code),
-    row("S11", "record is a symlink (to a valid record)", "store", UNAVAIL, UNSAFE,
-        setup=s_symlink("records/alice"), answer=a_pw_code,
+    row("S07", "users/ group-readable", "store", UNAVAIL, UNSAFE,
+        setup=s_chmod("users", 0o750), answer=a_pw_code),
+    row("S08", "users/ owned by another user", "store", UNAVAIL, UNSAFE,
+        setup=s_chown("users"), answer=a_pw_code),
+    row("S09", "users/ is a symlink", "store", UNAVAIL, UNSAFE,
+        setup=s_symlink("users"), answer=a_pw_code),
+    row("S10", "legacy: state/ writable by others", "store", UNAVAIL, UNSAFE, LAST,
+        setup=s_all(s_legacy, s_chmod("state", 0o733)), answer=a_pw_code),
+    row("S11", "user file is a symlink (to a valid user file)", "store", UNAVAIL, UNSAFE,
+        setup=s_symlink("users/alice"), answer=a_pw_code,
         log_re=r'detail="alice is a symbolic link"'),
-    row("S12", "record is a dangling symlink", "store", UNAVAIL, UNSAFE,
-        setup=s_symlink("records/alice", dangling=True), answer=a_bytes(PWB)),
-    row("S13", "record has a second hard link", "store", UNAVAIL, UNSAFE,
-        setup=s_hardlink("records/alice"), answer=a_pw_code),
-    row("S14", "record is a directory", "store", UNAVAIL, UNSAFE,
-        setup=s_to_dir("records/alice"), answer=a_pw_code),
-    row("S15", "record is a FIFO (must not hang)", "store", UNAVAIL, UNSAFE,
-        setup=s_to_fifo("records/alice"), answer=a_pw_code),
-    row("S16", "record owned by another user", "store", UNAVAIL, UNSAFE,
-        setup=s_chown("records/alice"), answer=a_pw_code,
+    row("S12", "user file is a dangling symlink", "store", UNAVAIL, UNSAFE,
+        setup=s_symlink("users/alice", dangling=True), answer=a_bytes(PWB)),
+    row("S13", "user file has a second hard link", "store", UNAVAIL, UNSAFE,
+        setup=s_hardlink("users/alice"), answer=a_pw_code),
+    row("S14", "user file is a directory", "store", UNAVAIL, UNSAFE,
+        setup=s_to_dir("users/alice"), answer=a_pw_code),
+    row("S15", "user file is a FIFO (must not hang)", "store", UNAVAIL, UNSAFE,
+        setup=s_to_fifo("users/alice"), answer=a_pw_code),
+    row("S16", "user file owned by another user", "store", UNAVAIL, UNSAFE,
+        setup=s_chown("users/alice"), answer=a_pw_code,
         log_re=r'detail="alice is owned by uid 65534, expected 0"'),
-    row("S17", "record group-readable (0640)", "store", UNAVAIL, UNSAFE,
-        setup=s_chmod("records/alice", 0o640), answer=a_pw_code),
-    row("S18", "record world-readable (0604)", "store", UNAVAIL, UNSAFE,
-        setup=s_chmod("records/alice", 0o604), answer=a_pw_code),
-    row("S19", "record group-writable (0620)", "store", UNAVAIL, UNSAFE,
-        setup=s_chmod("records/alice", 0o620), answer=a_pw_code),
-    row("S20", "record world-writable (0602)", "store", UNAVAIL, UNSAFE,
-        setup=s_chmod("records/alice", 0o602), answer=a_pw_code),
-    row("S21", "record cut in the middle of a line", "store", UNAVAIL, CORRUPT,
-        setup=s_cut("records/alice", 70), answer=a_pw_code),
-    row("S22", "record cut at a line end (no 'end' line)", "store", UNAVAIL, CORRUPT,
-        setup=s_cut("records/alice", -4), answer=a_pw_code),
-    row("S23", "record empty", "store", UNAVAIL, CORRUPT,
-        setup=s_content("records/alice", b""), answer=a_bytes(PWB)),
-    row("S24", "record is printable garbage", "store", UNAVAIL, CORRUPT,
-        setup=s_content("records/alice", b"hello world\nthis is not a record\nend\n"),
+    row("S17", "user file group-readable (0640)", "store", UNAVAIL, UNSAFE,
+        setup=s_chmod("users/alice", 0o640), answer=a_pw_code),
+    row("S18", "user file world-readable (0604)", "store", UNAVAIL, UNSAFE,
+        setup=s_chmod("users/alice", 0o604), answer=a_pw_code),
+    row("S19", "user file group-writable (0620)", "store", UNAVAIL, UNSAFE,
+        setup=s_chmod("users/alice", 0o620), answer=a_pw_code),
+    row("S20", "user file world-writable (0602)", "store", UNAVAIL, UNSAFE,
+        setup=s_chmod("users/alice", 0o602), answer=a_pw_code),
+    row("S21", "record part cut in the middle of a line, the state after it", "store",
+        UNAVAIL, CORRUPT, setup=s_user_payload(lambda c, rec, st: rec[:70] + st),
         answer=a_pw_code),
-    row("S25", "record is binary garbage", "store", UNAVAIL, CORRUPT,
-        setup=s_content("records/alice", bytes(range(1, 256)) * 4), answer=a_pw_code),
-    row("S26", "record contains a NUL byte", "store", UNAVAIL, CORRUPT,
-        setup=s_edit("records/alice", lambda t: t.replace("digits", "dig\0its")),
+    row("S22", "record part cut at a line end (its 'end' line gone), the state after it",
+        "store", UNAVAIL, CORRUPT, setup=s_user_payload(lambda c, rec, st: rec[:-4] + st),
         answer=a_pw_code),
-    row("S27", "record of exactly 4096 bytes (the cap) is still read", "store", OK,
-        "code-accepted", CODE_OK, setup=s_padded_record(4096), answer=a_pw_code),
-    row("S28", "record of 4097 bytes (oversized)", "store", UNAVAIL, UNSAFE,
-        setup=s_padded_record(4097), answer=a_pw_code,
-        log_re=r'detail="alice is larger than 4096 bytes"'),
+    row("S23", "user file empty", "store", UNAVAIL, CORRUPT,
+        setup=s_content("users/alice", b""), answer=a_bytes(PWB),
+        log_re=r'detail="user file has no valid slot"'),
+    row("S24", "user file is printable garbage", "store", UNAVAIL, CORRUPT,
+        setup=s_content("users/alice", b"hello world\nthis is not a record\nend\n"),
+        answer=a_pw_code),
+    row("S25", "user file is binary garbage of the right size", "store", UNAVAIL, CORRUPT,
+        setup=s_content("users/alice", (bytes(range(1, 256)) * 33)[:8192]),
+        answer=a_pw_code),
+    row("S26", "record part contains a NUL byte (valid slot)", "store", UNAVAIL, CORRUPT,
+        setup=s_edit_record(lambda t: t.replace("digits", "dig\0its")), answer=a_pw_code,
+        log_re=r'detail="user file: no record in the current slot"'),
+    row("S27", "record + state of exactly 4072 bytes (a full slot) is read and written",
+        "store", OK, "code-accepted", CODE_OK, setup=s_padded_payload(tl.SLOT_PAYLOAD_MAX),
+        answer=a_pw_code),
+    row("S28", "user file of 8193 bytes (oversized)", "store", UNAVAIL, UNSAFE,
+        setup=lambda c: c.replace("users/alice", c.read("users/alice") + b"\0"),
+        answer=a_pw_code, log_re=r'detail="alice is larger than 8192 bytes"'),
     row("S29", "record of version 2", "store", UNAVAIL, CORRUPT,
-        setup=s_edit("records/alice", lambda t: t.replace("version = 1", "version = 2")),
+        setup=s_edit_record(lambda t: t.replace("version = 1", "version = 2")),
         answer=a_pw_code),
     row("S30", "record with an unknown status", "store", UNAVAIL, CORRUPT,
-        setup=s_edit("records/alice", lambda t: t.replace("enabled\n", "disabled\n", 1)),
+        setup=s_edit_record(lambda t: t.replace("enabled\n", "disabled\n", 1)),
         answer=a_bytes(PWB)),
     row("S31", "record with a repeated key", "store", UNAVAIL, CORRUPT,
-        setup=s_edit("records/alice", lambda t: t.replace("digits = 6\n",
-                                                         "digits = 6\ndigits = 6\n")),
+        setup=s_edit_record(lambda t: t.replace("digits = 6\n", "digits = 6\ndigits = 6\n")),
         answer=a_pw_code),
     row("S32", "record secret not base32", "store", UNAVAIL, CORRUPT,
-        setup=s_edit("records/alice", lambda t: re.sub(r"secret = (\S+)",
-                                                       r"secret = \1!!", t)),
+        setup=s_edit_record(lambda t: re.sub(r"secret = (\S+)", r"secret = \1!!", t)),
         answer=a_pw_code),
     row("S33", "record with 8-digit codes, configuration 6", "store", UNAVAIL, CORRUPT, LAST,
-        setup=s_edit("records/alice", lambda t: t.replace("digits = 6", "digits = 8")),
+        setup=s_edit_record(lambda t: t.replace("digits = 6", "digits = 8")),
         answer=a_pw_code, log_re=r'detail="record has 8-digit codes, configuration says'),
     row("S34", "pending record: no 2FA yet, passes through", "store", OK, "not-enrolled",
         setup=s_pending, answer=a_bytes(PWB), no2fa=True),
-    row("S35", "state is a symlink", "store", UNAVAIL, UNSAFE, LAST,
-        setup=s_symlink("state/alice"), answer=a_pw_code),
-    row("S36", "state has a second hard link", "store", UNAVAIL, UNSAFE, LAST,
-        setup=s_hardlink("state/alice"), answer=a_pw_code),
-    row("S37", "state is a FIFO", "store", UNAVAIL, UNSAFE, LAST,
-        setup=s_to_fifo("state/alice"), answer=a_pw_code),
-    row("S38", "state is a directory", "store", UNAVAIL, UNSAFE, LAST,
-        setup=s_to_dir("state/alice"), answer=a_pw_code),
-    row("S39", "state world-readable", "store", UNAVAIL, UNSAFE, LAST,
-        setup=s_chmod("state/alice", 0o644), answer=a_pw_code),
-    row("S40", "state owned by another user", "store", UNAVAIL, UNSAFE, LAST,
-        setup=s_chown("state/alice"), answer=a_pw_code),
-    row("S41", "state cut short", "store", UNAVAIL, CORRUPT, LAST,
-        setup=s_cut("state/alice", 50), answer=a_pw_code),
-    row("S42", "state is garbage", "store", UNAVAIL, CORRUPT, LAST,
-        setup=s_content("state/alice", b"\x7fELF\x02\x01\x01garbage\nend\n"),
+    # The 0.2.0 state file's own checks, on a legacy user (records/alice + state/alice).
+    row("S35", "legacy: state is a symlink", "store", UNAVAIL, UNSAFE, LAST,
+        setup=s_all(s_legacy, s_symlink("state/alice")), answer=a_pw_code),
+    row("S36", "legacy: state has a second hard link", "store", UNAVAIL, UNSAFE, LAST,
+        setup=s_all(s_legacy, s_hardlink("state/alice")), answer=a_pw_code),
+    row("S37", "legacy: state is a FIFO", "store", UNAVAIL, UNSAFE, LAST,
+        setup=s_all(s_legacy, s_to_fifo("state/alice")), answer=a_pw_code),
+    row("S38", "legacy: state is a directory", "store", UNAVAIL, UNSAFE, LAST,
+        setup=s_all(s_legacy, s_to_dir("state/alice")), answer=a_pw_code),
+    row("S39", "legacy: state world-readable", "store", UNAVAIL, UNSAFE, LAST,
+        setup=s_all(s_legacy, s_chmod("state/alice", 0o644)), answer=a_pw_code),
+    row("S40", "legacy: state owned by another user", "store", UNAVAIL, UNSAFE, LAST,
+        setup=s_all(s_legacy, s_chown("state/alice")), answer=a_pw_code),
+    row("S41", "user file cut short (50 bytes)", "store", UNAVAIL, CORRUPT,
+        setup=s_cut("users/alice", 50), answer=a_pw_code,
+        log_re=r'detail="user file has no valid slot"'),
+    row("S42", "state part is garbage (valid slot, valid record part)", "store", UNAVAIL,
+        CORRUPT, LAST, setup=s_edit_state(lambda t: "\x7fELF\x02\x01\x01garbage\nend\n"),
         answer=a_pw_code),
     row("S43", "state of version 7", "store", UNAVAIL, CORRUPT, LAST,
-        setup=s_edit("state/alice", lambda t: t.replace("version = 1", "version = 7")),
+        setup=s_edit_state(lambda t: t.replace("version = 1", "version = 7")),
         answer=a_pw_code),
-    row("S44", "state oversized (8193 bytes: a slot file and one byte)", "store", UNAVAIL,
-        UNSAFE, LAST, setup=lambda c: c.replace("state/alice", c.read("state/alice") + b"\0"),
+    row("S44", "legacy: state oversized (8193 bytes: a slot file and one byte)", "store",
+        UNAVAIL, UNSAFE, LAST,
+        setup=s_all(s_legacy, lambda c: c.replace("state/alice", c.read("state/alice")
+                                                  + b"\0")),
         answer=a_pw_code, log_re=r'detail="alice is larger than 8192 bytes"'),
-    row("S45", "state missing for an enabled user", "store", UNAVAIL, "wrong-state", LAST,
-        setup=s_unlink("state/alice"), answer=a_pw_code),
-    row("S46", "state/ directory missing", "store", UNAVAIL, "wrong-state", LAST,
-        setup=s_rmdir("state"), answer=a_pw_code),
+    row("S45", "state part missing for an enabled user (record part only)", "store", UNAVAIL,
+        "wrong-state", LAST, setup=s_edit_state(lambda t: ""), answer=a_pw_code),
+    row("S46", "legacy: state/ directory missing", "store", UNAVAIL, "wrong-state", LAST,
+        setup=s_all(s_legacy, s_rmdir("state")), answer=a_pw_code),
     row("S47", "clock behind the stored step: codes are replays (fail closed)", "store",
         AUTH_ERR, "replayed-code", LAST,
-        setup=lambda c: c.edit("state/alice", set_state_field("last_step", c.step() + 100000)),
+        setup=lambda c: c.edit_user(state=set_state_field("last_step", c.step() + 100000)),
         answer=a_pw_code),
     row("S48", "clock behind the stored step, hardened stack", "store", AUTH_ERR,
         ("code-stashed", "replayed-code"), LAST, stack="hardened",
-        setup=lambda c: c.edit("state/alice", set_state_field("last_step", c.step() + 100000)),
+        setup=lambda c: c.edit_user(state=set_state_field("last_step", c.step() + 100000)),
         answer=a_pw_code),
     row("S49", "last_step beyond year 9999", "store", UNAVAIL, CORRUPT, LAST,
-        setup=s_edit("state/alice", set_state_field("last_step", 2 ** 64 - 1)),
+        setup=s_edit_state(set_state_field("last_step", 2 ** 64 - 1)),
         answer=a_pw_code),
     row("S50", "locked until year 9999", "store", "PAM_MAXTRIES", "locked-out", LAST,
-        setup=s_edit("state/alice", set_state_field("locked_until", 253402300799)),
+        setup=s_edit_state(set_state_field("locked_until", 253402300799)),
         answer=a_pw_code),
     row("S51", "failure count at its ceiling + a wrong code: stays at the ceiling", "store",
         AUTH_ERR, "wrong-code", COUNTED,
-        setup=s_edit("state/alice", set_state_field("failures", 1000000)),
+        setup=s_edit_state(set_state_field("failures", 1000000)),
         answer=lambda c: PWB + c.wrong_code(), post=p_state(failures=1000000)),
     row("S52", "stale temp files from crashed writers do not block", "store", OK,
         "code-accepted", CODE_OK, setup=s_stale_temps, answer=a_pw_code),
@@ -1053,53 +1217,50 @@ CASES = [
         answer=a_pw_code),
     row("S69", "store readable by others (0755) is allowed: files are 0600", "store", OK,
         "code-accepted", CODE_OK, setup=s_chmod(".", 0o755), answer=a_pw_code),
-    # The two-slot state file (src/slots.h) and the appended last-logins log.
-    row("S70", "state: 8192 bytes, both slots fail their checksum", "store", UNAVAIL, CORRUPT,
-        LAST, setup=s_state_image(lambda c, t, seq, cur: tl.encode_state_file(
+    # The two-slot user file (src/slots.h, src/userfile.h) and the appended last-logins log.
+    row("S70", "user file: 8192 bytes, both slots fail their checksum", "store", UNAVAIL,
+        CORRUPT, setup=s_user_image(lambda c, t, seq, cur: tl.encode_state_file(
             break_crc(tl.encode_slot(seq, t)), break_crc(tl.encode_slot(seq + 1, t)))),
-        answer=a_pw_code, log_re=r'detail="state file has no valid slot"'),
-    row("S71", "state: 8192 bytes of zeros", "store", UNAVAIL, CORRUPT, LAST,
-        setup=s_content("state/alice", b"\0" * 8192), answer=a_pw_code),
-    row("S72", "state: both slots valid with the same sequence number", "store", UNAVAIL,
-        CORRUPT, LAST, setup=s_state_image(lambda c, t, seq, cur: tl.encode_state_file(
+        answer=a_pw_code, log_re=r'detail="user file has no valid slot"'),
+    row("S71", "user file: 8192 bytes of zeros", "store", UNAVAIL, CORRUPT,
+        setup=s_content("users/alice", b"\0" * 8192), answer=a_pw_code),
+    row("S72", "user file: both slots valid with the same sequence number", "store", UNAVAIL,
+        CORRUPT, setup=s_user_image(lambda c, t, seq, cur: tl.encode_state_file(
             (seq + 1, t), (seq + 1, ahead(t)))), answer=a_pw_code),
-    row("S73", "state: newest slot checksummed but its text is garbage (no fallback to the "
-        "older slot)", "store", UNAVAIL, CORRUPT, LAST,
-        setup=s_state_image(lambda c, t, seq, cur: tl.encode_state_file(
-            (seq, t), (seq + 1, "hello world\nthis is not a state\nend\n"))),
+    row("S73", "user file: newest slot checksummed but its state part is garbage (no "
+        "fallback to the older slot)", "store", UNAVAIL, CORRUPT, LAST,
+        setup=s_user_image(lambda c, t, seq, cur: tl.encode_state_file(
+            (seq, t), (seq + 1, tl.split_user(t)[0] + "hello world\nthis is not a state\nend\n"))),
         answer=a_pw_code),
-    row("S74", "state: newest slot torn (a write cut short): the older one is read, the "
+    row("S74", "user file: newest slot torn (a write cut short): the older one is read, the "
         "login's write takes the torn slot", "store", OK, "code-accepted", CODE_OK,
-        setup=s_all(s_state_image(lambda c, t, seq, cur: tl.encode_state_file(
-            (seq, t), torn_slot(seq + 1, ahead(t), 100))),
-            lambda c: c.saved.update(state_image=c.read("state/alice"))),
-        answer=a_pw_code, post=p_state_written_into(1, 2)),
-    row("S75", "state: older slot torn, newest valid: read and written as usual", "store", OK,
-        "code-accepted", CODE_OK,
-        setup=s_all(s_state_image(lambda c, t, seq, cur: tl.encode_state_file(
-            torn_slot(seq + 1, t, 60), (seq + 2, t))),
-            lambda c: c.saved.update(state_image=c.read("state/alice"))),
-        answer=a_pw_code, post=p_state_written_into(0, 4)),
-    row("S76", "state: one slot alone (4096 bytes, NUL padding)", "store", UNAVAIL, CORRUPT,
-        LAST, setup=s_state_image(lambda c, t, seq, cur: tl.encode_slot(seq, t)),
+        setup=s_all(s_user_image(lambda c, t, seq, cur: tl.encode_state_file(
+            (seq, t), torn_slot(seq + 1, ahead(t), 100))), s_save_user_image),
+        answer=a_pw_code, post=p_user_written_into(1)),
+    row("S75", "user file: older slot torn, newest valid: read and written as usual",
+        "store", OK, "code-accepted", CODE_OK,
+        setup=s_all(s_user_image(lambda c, t, seq, cur: tl.encode_state_file(
+            torn_slot(seq + 1, t, 60), (seq + 2, t))), s_save_user_image),
+        answer=a_pw_code, post=p_user_written_into(0)),
+    row("S76", "user file: one slot alone (4096 bytes, NUL padding)", "store", UNAVAIL,
+        CORRUPT, setup=s_user_image(lambda c, t, seq, cur: tl.encode_slot(seq, t)),
         answer=a_pw_code),
-    row("S77", "state: 8191 bytes (a slot file less its last byte)", "store", UNAVAIL, CORRUPT,
-        LAST, setup=lambda c: c.replace("state/alice", c.read("state/alice")[:-1]),
+    row("S77", "user file: 8191 bytes (a slot file less its last byte)", "store", UNAVAIL,
+        CORRUPT, setup=lambda c: c.replace("users/alice", c.read("users/alice")[:-1]),
         answer=a_pw_code),
-    row("S78", "state: text of 0.1.0 with a NUL byte", "store", UNAVAIL, CORRUPT, LAST,
-        setup=lambda c: c.replace("state/alice", c.state_text().replace(
-            "failures", "fail\0ures").encode()), answer=a_pw_code),
-    row("S79", "state: text of 0.1.0 is still read (its step is a replay) and stays as it is "
-        "when nothing is written", "store", AUTH_ERR, "replayed-code", LAST,
-        setup=lambda c: c.replace("state/alice", ahead(c.state_text()).encode()),
+    row("S78", "legacy: state is the text of 0.1.0 with a NUL byte", "store", UNAVAIL,
+        CORRUPT, LAST, setup=s_legacy_state_text(lambda t: t.replace("failures", "fail\0ures")),
         answer=a_pw_code),
-    row("S80", "state: text of 0.1.0, a success replaces it with a slot file", "store", OK,
-        "code-accepted", CODE_OK,
-        setup=lambda c: c.replace("state/alice", c.state_text().encode()), answer=a_pw_code,
-        post=lambda c: tl.state_slots(c.read("state/alice"))),
-    row("S81", "state: sequence number at its ceiling (2^64-1): replaced by a new file, the "
-        "step stored, the same string not accepted twice", "store", OK, "code-accepted", CODE_OK,
-        setup=s_state_image(lambda c, t, seq, cur: tl.encode_state_file((2 ** 64 - 1, t))),
+    row("S79", "legacy: state is the text of 0.1.0, still read (its step is a replay) and "
+        "left as it is when nothing is written", "store", AUTH_ERR, "replayed-code", LAST,
+        setup=s_legacy_state_text(ahead), answer=a_pw_code),
+    row("S80", "legacy: state is the text of 0.1.0, a success moves the user into users/",
+        "store", OK, "code-accepted", MOVED_OK, setup=s_legacy_state_text(),
+        answer=a_pw_code, post=p_followup_ok),
+    row("S81", "user file: sequence number at its ceiling (2^64-1): replaced by a new file, "
+        "the step stored, the same string not accepted twice", "store", OK, "code-accepted",
+        CODE_OK, setup=s_user_image(lambda c, t, seq, cur: tl.encode_state_file(
+            (2 ** 64 - 1, t))),
         answer=a_pw_code_saved, post=p_no_second_acceptance),
     row("S82", "last-logins log with a torn last line: login works, part line dropped by "
         "the rewrite it forces", "store", OK, "code-accepted", CODE_OK,
@@ -1118,6 +1279,84 @@ CASES = [
         "login works, history kept", "store", OK, "code-accepted", CODE_OK,
         setup=s_lastlog(lambda c, log: lastlog_bytes(log) + b"\0" * 60), answer=a_pw_code,
         post=p_history_kept),
+
+    # The user file's payload, the move from the 0.2.0 layout, and what is read first.
+    row("S86", "record part is garbage inside a valid slot, a valid state after it", "store",
+        UNAVAIL, CORRUPT,
+        setup=s_user_payload(lambda c, rec, st: "hello world\nthis is not a record\nend\n"
+                             + st), answer=a_pw_code),
+    row("S87", "payload without any 'end' line (valid slot): refused, not 'no 2FA'", "store",
+        UNAVAIL, CORRUPT,
+        setup=s_user_payload(lambda c, rec, st: (rec + st).replace("\nend\n", "\n")),
+        answer=a_bytes(PWB), log_re=r'detail="user file: no record in the current slot"'),
+    row("S88", "valid slot, NUL byte in the state part of the payload", "store", UNAVAIL,
+        CORRUPT,
+        setup=s_user_payload(lambda c, rec, st: rec + st.replace("failures", "fail\0ures")),
+        answer=a_pw_code, log_re=r'detail="user file: no record in the current slot"'),
+    row("S89", "records/ says moved, users/alice missing: fail closed (password alone)",
+        "store", UNAVAIL, CORRUPT,
+        setup=s_all(s_legacy, s_unlink("state/alice"),
+                    s_content("records/alice", tl.MOVED_RECORD)),
+        answer=a_bytes(PWB),
+        log_re=r'detail="records/ says the user moved to users/, but the user file is '
+               r'missing \(restore it\)"'),
+    row("S90", "records/ says moved, users/alice missing: fail closed (password + code), "
+        "nothing made", "store", UNAVAIL, CORRUPT,
+        setup=s_all(s_legacy, s_content("records/alice", tl.MOVED_RECORD)),
+        answer=a_pw_code, log_re=r'detail="records/ says the user moved to users/'),
+    row("S91", "legacy user (records/ + state/): a success moves alice into users/", "store",
+        OK, "code-accepted", MOVED_OK, setup=s_legacy, answer=a_pw_code_saved,
+        post=lambda c: (p_no_second_acceptance(c), p_followup_ok(c))),
+    row("S92", "legacy user, wrong code: moved into users/ with the failure counted",
+        "store", AUTH_ERR, "wrong-code", MOVED_COUNTED, setup=s_legacy,
+        answer=lambda c: PWB + c.wrong_code()),
+    row("S93", "legacy record only (no state/alice): state missing, nothing moved", "store",
+        UNAVAIL, "wrong-state", LAST, setup=s_all(s_legacy, s_unlink("state/alice")),
+        answer=a_pw_code),
+    row("S94", "users/alice and a stale records/alice saying pending (no 2FA): users/ wins, "
+        "password alone refused", "store", AUTH_ERR, "no-code", LAST,
+        setup=s_stale_pending_record,
+        answer=a_bytes(PWB)),
+    row("S95", "users/alice and a stale records/alice + state/alice of another secret, step "
+        "far ahead: users/ wins, code accepted, legacy files untouched", "store", OK,
+        "code-accepted", CODE_OK,
+        setup=s_stale_legacy,
+        answer=a_pw_code),
+    row("S96", "pending enrollment (record part only): its code does not log in", "store",
+        AUTH_ERR, "not-enrolled",
+        setup=s_user_payload(lambda c, rec, st: pending_record(c)),
+        answer=a_pw_code, no2fa=True, post=p_status("pending")),
+    row("S97", "pending enrollment (record part only): no 2FA yet, passes through", "store",
+        OK, "not-enrolled", setup=s_user_payload(lambda c, rec, st: pending_record(c)),
+        answer=a_bytes(PWB), no2fa=True, post=p_status("pending")),
+    row("S98", "0.2.0 store (no users/): a success is written in the 0.2.0 layout", "store",
+        OK, "code-accepted", OLD_STORE_OK, setup=s_old_store, answer=a_pw_code),
+    row("S99", "0.2.0 store (no users/): a wrong code is counted in state/alice", "store",
+        AUTH_ERR, "wrong-code", OLD_STORE_COUNTED, setup=s_old_store,
+        answer=lambda c: PWB + c.wrong_code()),
+    row("S100", "user file is a plain text record (the records/ format, no slots)", "store",
+        UNAVAIL, CORRUPT, setup=lambda c: c.replace("users/alice", c.user()[0].encode()),
+        answer=a_bytes(PWB), log_re=r'detail="user file has no valid slot"'),
+    row("S101", "legacy: records/ group-readable", "store", UNAVAIL, UNSAFE,
+        setup=s_all(s_legacy, s_chmod("records", 0o750)), answer=a_pw_code),
+    row("S102", "legacy: record is a symlink", "store", UNAVAIL, UNSAFE,
+        setup=s_all(s_legacy, s_symlink("records/alice")), answer=a_pw_code,
+        log_re=r'detail="alice is a symbolic link"'),
+    row("S103", "users/ writable by others", "store", UNAVAIL, UNSAFE,
+        setup=s_chmod("users", 0o733), answer=a_pw_code),
+    row("S104", "legacy user, application password: works, nothing moved", "store", OK,
+        "app-password", APP_OK, setup=s_legacy, answer=a_apppw),
+    row("S105", "record + state fill the slot, a wrong code's state would not fit: fail "
+        "closed, the user file untouched", "store", UNAVAIL, "io-error", LAST,
+        setup=s_padded_payload(tl.SLOT_PAYLOAD_MAX), answer=lambda c: PWB + c.wrong_code(),
+        log_re=r'detail="record and state do not fit the user file"'),
+    row("S106", "users/alice with no valid slot beside a records/alice saying pending: no "
+        "fallback to records/, password alone refused", "store", UNAVAIL, CORRUPT,
+        setup=s_all(s_stale_pending_record, s_content("users/alice", b"\0" * 8192)),
+        answer=a_bytes(PWB), log_re=r'detail="user file has no valid slot"'),
+    row("S107", "a move cut short before state/alice was removed: users/ wins, the stale "
+        "state (step far ahead) never read", "store", OK, "code-accepted", CODE_OK,
+        setup=s_move_cut_short, answer=a_pw_code),
 
     # ---------------------------------------------------------------- configuration
     row("C01", "unknown module argument", "config", SERVICE_ERR, CFG, args="frobnicate=1",
@@ -1210,9 +1449,10 @@ def check_table():
     for r in CASES:
         if r.group not in GROUPS:
             problems.append("%s: unknown group %s" % (r.id, r.group))
-        if r.want == OK and r.changes not in (CODE_OK, APP_OK, STATE_ONLY) and not r.no2fa:
+        if r.want == OK and r.changes not in SUCCESS_CHANGES and not r.no2fa:
             problems.append("%s: success for a 2FA user without a legitimate code" % r.id)
-        if r.changes in (CODE_OK, APP_OK) and r.want not in (OK, AUTH_ERR):
+        if r.changes in (CODE_OK, APP_OK, MOVED_OK, OLD_STORE_OK) and \
+                r.want not in (OK, AUTH_ERR):
             problems.append("%s: success-class change with result %s" % (r.id, r.want))
     return problems
 
@@ -1276,7 +1516,8 @@ class Catalogue(unittest.TestCase):
         service = make_service(ctx, r)
         before = snapshot(ctx.w.root)
         state_before = ctx.state(r.key)
-        bytes_before = {d: self._bytes(ctx, "%s/%s" % (d, r.key)) for d in ("state", "last")}
+        bytes_before = {d: self._bytes(ctx, "%s/%s" % (d, r.key))
+                        for d in ("users", "records", "state", "last")}
         answer = r.answer(ctx)
         if isinstance(answer, str):
             answer = answer.encode()
@@ -1322,28 +1563,16 @@ class Catalogue(unittest.TestCase):
             return None
 
     def _check_in_place(self, ctx, r, before, after, bytes_before, changed_files):
-        """How the files a login writes changed: the state in place, the log appended."""
-        rel = "store/state/%s" % r.key
-        old = bytes_before["state"]
-        if rel in changed_files and old is not None and rel in after:
-            try:
-                cur, slot = tl.current_slot(old)
-            except tl.StateFormatError:
-                cur = None  # not a valid slot file: replaced as a new file
-            if cur is not None and slot.seq == 2 ** 64 - 1:
-                # no next sequence number: replaced by a new file, sequence 1
-                ncur, nslot = tl.current_slot(ctx.read("state/" + r.key))
-                self.assertEqual((ncur, nslot.seq), (0, 1), "state: not a new file at seq 1")
-            elif cur is not None:
-                new = ctx.read("state/" + r.key)
-                ncur, nslot = tl.current_slot(new)
-                span = slice(cur * tl.SLOT_SIZE, (cur + 1) * tl.SLOT_SIZE)
-                self.assertEqual(after[rel][5], before[rel][5], "state: not the same inode")
-                self.assertEqual(len(new), tl.SLOT_FILE_SIZE)
-                self.assertEqual(new[span], old[span], "state: the current slot was touched")
-                self.assertEqual((ncur, nslot.seq), (1 - cur, slot.seq + 1),
-                                 "state: not the other slot with the next sequence number")
-                self.assertTrue(nslot.clean, "state: padding after the payload not zero")
+        """How the files a login writes changed: a user file (or a 0.2.0 store's state
+        file) in place, a legacy user moved into users/KEY, the log appended."""
+        for d in ("users", "state"):
+            rel = "store/%s/%s" % (d, r.key)
+            old = bytes_before[d]
+            if rel in changed_files and old is not None and rel in after:
+                self._check_slots_in_place(ctx, d, r.key, old, before[rel], after[rel])
+        rel = "store/users/%s" % r.key
+        if rel in changed_files and bytes_before["users"] is None and rel in after:
+            self._check_moved(ctx, r.key, bytes_before)
         rel = "store/last/%s" % r.key
         old = bytes_before["last"]
         if rel in changed_files and old is not None and rel in after:
@@ -1358,16 +1587,65 @@ class Catalogue(unittest.TestCase):
                 self.assertTrue(new.startswith(old) and new[len(old):].count(b"\n") == 1,
                                 "last: not one line appended")
 
+    def _check_slots_in_place(self, ctx, d, key, old, fp_before, fp_after):
+        """A two-slot file (users/KEY, or state/KEY of a 0.2.0 store) after a write: the
+        other slot, the next sequence number, same inode; a user file's record part as
+        it was.  A file with no valid slot before is replaced as a new file (not
+        checked here)."""
+        try:
+            cur, slot = tl.current_slot(old)
+        except tl.StateFormatError:
+            return
+        new = ctx.read("%s/%s" % (d, key))
+        ncur, nslot = tl.current_slot(new)
+        if slot.seq == 2 ** 64 - 1:
+            # no next sequence number: replaced by a new file, sequence 1
+            self.assertEqual((ncur, nslot.seq), (0, 1), "%s: not a new file at seq 1" % d)
+        else:
+            span = slice(cur * tl.SLOT_SIZE, (cur + 1) * tl.SLOT_SIZE)
+            self.assertEqual(fp_after[5], fp_before[5], "%s: not the same inode" % d)
+            self.assertEqual(len(new), tl.SLOT_FILE_SIZE)
+            self.assertEqual(new[span], old[span], "%s: the current slot was touched" % d)
+            self.assertEqual((ncur, nslot.seq), (1 - cur, slot.seq + 1),
+                             "%s: not the other slot with the next sequence number" % d)
+        self.assertTrue(nslot.clean, "%s: padding after the payload not zero" % d)
+        if d == "users":
+            self.assertEqual(tl.split_user(nslot.payload.decode("ascii"))[0],
+                             tl.split_user(slot.payload.decode("ascii"))[0],
+                             "users: a login changed the record part")
+
+    def _check_moved(self, ctx, key, bytes_before):
+        """A legacy user moved by the login's write: users/KEY made (a two-slot file, 0600,
+        one link) whose record part is the old records/KEY text and whose state part is
+        complete, records/KEY now MOVED_RECORD (0600, one link), state/KEY gone."""
+        st = os.lstat(ctx.p("users/" + key))
+        self.assertEqual((stat.S_IMODE(st.st_mode), st.st_nlink, st.st_uid), (0o600, 1, 0),
+                         "users: mode, links, owner")
+        new = ctx.read("users/" + key)
+        self.assertEqual(len(new), tl.SLOT_FILE_SIZE, "users: not a two-slot file")
+        _, nslot = tl.current_slot(new)
+        self.assertTrue(nslot.clean, "users: padding after the payload not zero")
+        rec, text = tl.split_user(nslot.payload.decode("ascii"))
+        self.assertEqual(rec.encode(), bytes_before["records"],
+                         "users: the record part is not the old records/KEY text")
+        self.assertTrue(tl.state_complete(text), "users: no complete state part: %r" % text)
+        self.assertEqual(ctx.read("records/" + key), tl.MOVED_RECORD,
+                         "records/KEY not replaced by MOVED_RECORD")
+        st = os.lstat(ctx.p("records/" + key))
+        self.assertEqual((stat.S_IMODE(st.st_mode), st.st_nlink, st.st_uid), (0o600, 1, 0),
+                         "records: mode, links, owner")
+        self.assertFalse(os.path.lexists(ctx.p("state/" + key)), "state/KEY not removed")
+
     def _check_state(self, ctx, r, before, tokens):
         after = ctx.state(r.key)
-        if r.changes == COUNTED:
+        if r.changes in (COUNTED, MOVED_COUNTED, OLD_STORE_COUNTED):
             want = min(int(before["failures"]) + 1, 1000000)
             self.assertEqual(int(after["failures"]), want, "failure counted exactly once")
-        elif r.changes in (CODE_OK, STATE_ONLY):
+        elif r.changes in (CODE_OK, STATE_ONLY, MOVED_OK, OLD_STORE_OK):
             self.assertEqual(after["failures"], "0")
             if before is not None and "last_step" in before:
                 self.assertGreater(int(after["last_step"]), int(before["last_step"]))
-        if r.changes in (LAST, COUNTED, CODE_OK, APP_OK):
+        if r.changes not in (NONE, STATE_ONLY):
             entries = ctx.last_entries(r.key)
             self.assertTrue(entries, "no last-logins entry")
             outcome = [t for t in tokens if t not in ("code-stashed", "conv-failed",
