@@ -44,16 +44,17 @@ static enum mailotp_rc count_failure(struct store *st, const char *key, struct o
                 s->failures++;
         s->last_failure = now;
         s->locked_until = auth_lockout_until(s->failures, now, p);
-        out->failures = s->failures;
-        out->locked_until = s->locked_until;
         /*
          * A count that cannot be stored is an error, not a plain "wrong
          * code": otherwise, while the disk is full, guesses would go
          * uncounted and a right guess (whose step cannot be stored either)
-         * would stand out by its different answer.
+         * would stand out by its different answer.  The outcome keeps the
+         * stored count then, so the log does not claim one that is not.
          */
         if (store_state_save(st, key, s, err, errlen) != MAILOTP_OK)
                 return MAILOTP_ERR_IO;
+        out->failures = s->failures;
+        out->locked_until = s->locked_until;
         return MAILOTP_ERR_MISMATCH;
 }
 
