@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "pam"))
 
 from mailotp_testlib import (CLI, EXPECT, MODULE, PAMAUTH, PERIOD, World,  # noqa: E402
                              oathtool_code)
+import mailotp_testlib as tl  # noqa: E402
 
 SHIM = os.environ.get("MAILOTP_FAULTSHIM")
 PW = "T9D3K!px"
@@ -258,6 +259,46 @@ def state_key(files):
         elif not rel.startswith("last/"):
             key.append((rel, data, mode, nlink))
     return tuple(key)
+
+
+class UserView:
+    """What a reader gets for one user from a store's files (FaultWorld.files()): from
+    users/USER when it is there, else from the 0.2.0 layout (records/USER, state/USER).
+    record: the record text; state: the state text, or "" when there is none; where:
+    "users" or "0.2.0"."""
+
+    __slots__ = ("record", "state", "where")
+
+    def __init__(self, record, state, where):
+        self.record, self.state, self.where = record, state, where
+
+    def __repr__(self):
+        return "UserView(%s, %d+%d bytes)" % (self.where, len(self.record), len(self.state))
+
+    @property
+    def fields(self):
+        return tl.state_fields(self.state)
+
+    def key(self):
+        return (self.record, self.state)
+
+
+def user_view(files, user):
+    """UserView of `user` in files, or None when the user has no record anywhere.  Raises
+    StateFormatError when no reader may accept what is there: a user file with no valid
+    slot or no record in it, records/USER saying "moved" without users/USER, a state of
+    0.2.0 that does not decode."""
+    if "users/" + user in files:
+        rec, st = tl.decode_user(files["users/" + user][0])
+        return UserView(rec, st, "users")
+    rec = files.get("records/" + user)
+    if rec is None:
+        return None
+    if rec[0] == tl.MOVED_RECORD:
+        raise tl.StateFormatError("records/%s says moved, users/%s is missing" % (user, user))
+    st = files.get("state/" + user)
+    return UserView(rec[0].decode("ascii"), "" if st is None else tl.decode_state(st[0]),
+                    "0.2.0")
 
 
 # Known module bugs (see the report in tests/faults/README.md).  A check that

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Injected failures at every call site on the login path.
 
-For five kinds of login (right code, wrong code, application password,
-hardened stack, recovery code) the shim first counts the calls the module
-makes under the store and on the configuration file; then, for every wrapped
+For six kinds of login (right code, wrong code, application password,
+hardened stack, recovery code, and a right code of a user still in the
+layout of 0.2.0, whom the login moves into users/) the shim first counts the
+calls the module makes under the store and on the configuration file; then, for every wrapped
 function and every n from 1 to its count, the same login runs again with the
 n-th call of that function failing (EIO, ENOMEM for allocations).  After
 each one:
@@ -17,23 +18,27 @@ each one:
   - a log line names the reason (the errno text, or out-of-memory); a
     last-logins log left unwritten comes with a warning;
   - every file of the store is the old or the new version (byte for byte,
-    0600, one link; the state file also decoded by the independent slot
-    decoder of mailotp_testlib), the last-logins log is the old list or the old list plus
+    0600, one link; the user file and a 0.2.0 state file also decoded by the
+    independent slot decoder of mailotp_testlib); across the files (users/ or
+    the 0.2.0 layout) a reader gets the user's record as it was, never lost,
+    and the old or the new state; the last-logins log is the old list or the old list plus
     this login's event (read back with `mailotp --json last`), no temporary
     file is left (except after a failed unlink: test_7b, where `mailotp
     --json status` and the next login must not mind it);
   - a success is only reported when the new replay state (and a consumed
     recovery code) is on disk;
-  - the next normal login (the following time step) succeeds.
+  - the next normal login (the following time step) succeeds; after a failed
+    move of a 0.2.0 user, the login's own code is first tried again: a replay
+    exactly when its step is stored where a reader looks.
 
 With the clock fixed, a store's bytes decide what the CLI reads from them and
 what the next login does; each distinct store an injection leaves is checked
 once (files byte-identical to the old or new version were read back by the
 baseline runs).  Also: EINTR where the code retries, a lock that is never
 granted, and a sample of the allocations OpenSSL and liboath make for the
-module.  The state is rewritten in place (pread, pwrite of the older of two
+module.  The user file is rewritten in place (pread, pwrite of the older of two
 slots, fdatasync): torn slot writes (part of the slot written, then EIO)
-must fail the login closed and leave the old state to the reader; short
+must fail the login closed and leave the old record and state to the reader; short
 writes are completed by the write loop (pwrite) or taken back with
 ftruncate (a last-logins append), and a failing ftruncate leaves a log that
 still reads.  Known module bugs are listed in KNOWN_BUGS (expected failures).
@@ -44,8 +49,8 @@ import sys
 import time
 import unittest
 
-from faultlib import (ALLOC_FUNCS, FUNCS, PW, STRERROR, STRICT, T, FaultWorld, KnownBugs,
-                      counts, is_temp, require_env, state_key)
+from faultlib import (ALLOC_FUNCS, FUNCS, PW, STEP, STRERROR, STRICT, T, FaultWorld, KnownBugs,
+                      counts, is_temp, require_env, state_key, user_view)
 import mailotp_testlib as tl  # noqa: E402  (faultlib puts tests/pam on the path)
 
 KNOWN_BUGS = {
@@ -61,7 +66,8 @@ WRITE_FUNCS = {"write", "pwrite", "fsync", "fdatasync", "ftruncate", "fchmod", "
 
 
 def area(call):
-    """The store area a call belongs to: records, state, locks, last, apppw, recovery, ..."""
+    """The store area a call belongs to: users, locks, last, apppw, recovery, records and
+    state (the 0.2.0 layout), ..."""
     if call.path.startswith("/"):
         return "config"  # the configuration file, also in the shim's scope (FAULT_EXTRA)
     if call.path in (".", "?"):
@@ -79,7 +85,8 @@ def after_decision(baseline, site):
     if idx is None:
         return False
     decided = [k for k, c in enumerate(baseline)
-               if area(c) in ("state", "apppw", "recovery") and write_side(c)]
+               if area(c) in ("users", "records", "state", "apppw", "recovery")
+               and write_side(c)]
     lock_opens = [k for k, c in enumerate(baseline)
                   if area(c) == "locks" and c.func in ("open", "openat")]
     # The last lock open of an app-password login comes after its list was saved.
@@ -120,6 +127,11 @@ class FaultInjection(unittest.TestCase):
         cls.pristine = w.snapshot("pristine")
         cls.old_files = w.files()
         cls.old_last = w.jcli("last", "alice")["logins"]
+        # The same store with alice in the layout of 0.2.0 (records/alice, state/alice):
+        # her next login moves her into users/alice.
+        tl.make_legacy(w.store, "alice")
+        cls.legacy = w.snapshot("legacy")
+        cls.legacy_files = w.files()
         good = w.code_at("alice", T)
         wrong = "%06d" % ((int(good) + 1) % 1000000)
         cls.kinds = {
@@ -128,10 +140,15 @@ class FaultInjection(unittest.TestCase):
             "apppw": (cls.simple, cls.app_pw, "PAM_SUCCESS"),
             "hardened": (cls.hardened, PW + good, "PAM_SUCCESS"),
             "recovery": (cls.simple, PW + cls.recovery[0], "PAM_SUCCESS"),
+            "migrate": (cls.simple, PW + good, "PAM_SUCCESS"),  # a code login of a 0.2.0 user
         }
+        # Where each kind starts: its snapshot and its files.
+        cls.start = {kind: (cls.pristine, cls.old_files) for kind in cls.kinds}
+        cls.start["migrate"] = (cls.legacy, cls.legacy_files)
+        cls.between = 0  # migrate runs that left users/alice made, records/alice not yet moved
         cls.base = {}
         for kind, (svc, answer, want) in cls.kinds.items():
-            w.restore(cls.pristine)
+            w.restore(cls.start[kind][0])
             r = w.run_login(svc, "alice", answer)
             assert r.result == want, (kind, r.result, r.stderr)
             w.jcli("status", "alice")
@@ -156,8 +173,9 @@ class FaultInjection(unittest.TestCase):
     def check_files(self, kind, step, result, ctx):
         w = self.w
         trace, new_files, new_last = self.base[kind]
+        old_files = self.start[kind][1]
         now = w.files()
-        for rel in sorted(set(now) | set(self.old_files) | set(new_files)):
+        for rel in sorted(set(now) | set(old_files) | set(new_files)):
             if rel.startswith("last/") and not is_temp(rel):
                 continue  # checked through the CLI below
             if is_temp(rel):
@@ -166,7 +184,7 @@ class FaultInjection(unittest.TestCase):
                                      "%s: temporary file %s left behind" % (ctx, rel))
                 continue
             got = now.get(rel)
-            old = self.old_files.get(rel)
+            old = old_files.get(rel)
             new = new_files.get(rel)
             if got is None:
                 self.assertTrue(old is None or new is None,
@@ -175,15 +193,37 @@ class FaultInjection(unittest.TestCase):
             self.assertIn(got[0], [v[0] for v in (old, new) if v is not None],
                           "%s: %s is neither the old nor the new version:\n%r" % (ctx, rel, got[0]))
             self.assertEqual((got[1], got[2]), (0o600, 1), "%s: %s mode/links" % (ctx, rel))
+            if rel.startswith("users/"):
+                # What a reader gets: the old or the new record and state, never torn.
+                self.assertIn(tl.decode_user(got[0]),
+                              [tl.decode_user(v[0]) for v in (old, new) if v is not None],
+                              "%s: %s decodes to neither the old nor the new version" % (
+                                  ctx, rel))
             if rel.startswith("state/"):
                 # What a reader gets: the old or the new state, never none, never torn.
                 self.assertIn(tl.decode_state(got[0], legacy=False),
                               [tl.decode_state(v[0]) for v in (old, new) if v is not None],
                               "%s: %s decodes to neither the old nor the new state" % (ctx, rel))
-        if result == "PAM_SUCCESS" and kind in ("code", "hardened", "recovery"):
-            # Never a yes unless the replay state (and a consumed recovery code) is stored.
-            self.assertEqual(now.get("state/alice"), new_files.get("state/alice"),
-                             "%s: success without the new state on disk" % ctx)
+        # Across the files, wherever alice is (users/ or the 0.2.0 layout): her record as
+        # it was, never lost or hidden by a failed write, and the old or the new state.
+        try:
+            view = user_view(now, "alice")
+        except (tl.StateFormatError, UnicodeDecodeError) as e:
+            self.fail("%s: alice cannot be read: %s" % (ctx, e))
+        self.assertIsNotNone(view, "%s: alice has no record left" % ctx)
+        old_view, new_view = user_view(old_files, "alice"), user_view(new_files, "alice")
+        self.assertEqual(view.record, old_view.record, "%s: the record changed" % ctx)
+        self.assertIn(view.state, (old_view.state, new_view.state),
+                      "%s: neither the old nor the new state" % ctx)
+        if kind == "migrate" and view.where == "users" \
+                and now.get("records/alice") == old_files.get("records/alice"):
+            type(self).between += 1
+        if result == "PAM_SUCCESS" and kind in ("code", "hardened", "recovery", "migrate"):
+            # Never a yes unless the replay state (and a consumed recovery code) is stored,
+            # and for a 0.2.0 user, unless the move is complete.
+            for rel in ("users/alice", "records/alice", "state/alice"):
+                self.assertEqual(now.get(rel), new_files.get(rel),
+                                 "%s: success without the new state on disk (%s)" % (ctx, rel))
             if kind == "recovery":
                 self.assertEqual(now.get("recovery/alice"), new_files.get("recovery/alice"),
                                  "%s: recovery code accepted but not consumed on disk" % ctx)
@@ -195,10 +235,10 @@ class FaultInjection(unittest.TestCase):
             self.assertEqual(st.returncode, 0, "%s: status fails afterwards: %s" % (
                 ctx, st.stderr))
         lastfile = now.get("last/alice", (None,))[0]
-        if lastfile in (self.old_files.get("last/alice", (None,))[0],
+        if lastfile in (old_files.get("last/alice", (None,))[0],
                         new_files.get("last/alice", (None,))[0]):
             # Byte for byte a version the baseline runs already read back.
-            return lastfile != self.old_files.get("last/alice", (None,))[0]
+            return lastfile != old_files.get("last/alice", (None,))[0]
         if lastfile not in self.last_read:
             last = w.run_cli("--json", "last", "alice")
             self.assertEqual(last.returncode, 0, "%s: last fails afterwards: %s" % (
@@ -248,12 +288,35 @@ class FaultInjection(unittest.TestCase):
 
     def next_login_works(self, kind, ctx):
         w = self.w
-        key = (kind, state_key(w.files()))
+        files = w.files()
+        key = (kind, state_key(files))
         if key in self.proven:
             return
-        r = w.run_login(self.simple, "alice", PW + w.code_at("alice", T + 30), now=T + 30)
+        if kind == "migrate":
+            # Whatever a failure left of the move: this login's code is a replay exactly
+            # when its step is stored where a reader looks, else it is still good.
+            used = int(user_view(files, "alice").fields["last_step"]) >= STEP
+            r = w.run_login(self.simple, "alice", self.kinds[kind][1])
+            text = "\n".join(r.log)
+            if used:
+                self.assertEqual(r.result, "PAM_AUTH_ERR", "%s: replay accepted:\n%s" % (
+                    ctx, text))
+                self.assertIn("reason=replayed-code", text, ctx)
+            else:
+                self.assertEqual(r.result, "PAM_SUCCESS", "%s: an unused code refused:\n%s" % (
+                    ctx, text))
+        nxt = PW + w.code_at("alice", T + 30)
+        r = w.run_login(self.simple, "alice", nxt, now=T + 30)
         self.assertEqual(r.result, "PAM_SUCCESS", "%s: the next login fails:\n%s" % (
             ctx, "\n".join(r.log)))
+        if kind == "migrate":
+            r = w.run_login(self.simple, "alice", nxt, now=T + 30)
+            self.assertEqual(r.result, "PAM_AUTH_ERR", "%s: the next code replayed" % ctx)
+            # Moved now (records/alice may still be the 0.2.0 record when the failure
+            # came between making users/alice and replacing records/alice: users/ wins).
+            self.assertEqual(user_view(w.files(), "alice").where, "users", ctx)
+            self.assertEqual(user_view(w.files(), "alice").record,
+                             user_view(self.legacy_files, "alice").record, ctx)
         if kind == "apppw":
             r = w.run_login(self.simple, "alice", self.app_pw, now=T + 30)
             self.assertEqual(r.result, "PAM_SUCCESS", "%s: next app-password login" % ctx)
@@ -263,7 +326,7 @@ class FaultInjection(unittest.TestCase):
         w = self.w
         svc, answer, want = self.kinds[kind]
         base_trace = self.base[kind][0]
-        w.restore(self.pristine)
+        w.restore(self.start[kind][0])
         run = w.run_login(svc, "alice", answer, fault={"call": func, "nth": n, "errno": errno})
         type(self).points += 1
         ctx = "%s login, %s #%d fails with %s" % (kind, func, n, errno)
@@ -320,6 +383,20 @@ class FaultInjection(unittest.TestCase):
     def test_5_recovery_code_login(self):
         self.sweep("recovery")
 
+    def test_5b_login_that_moves_a_0_2_0_user(self):
+        """A code login of a user of 0.2.0 moves her into users/alice (a new file through
+        a temporary file, then records/alice replaced by the note that she moved, then
+        state/alice removed).  Every call failing once: besides the checks of every sweep,
+        the record is never lost, the login's code is a replay exactly when its step is
+        stored where a reader looks, and the next login works (from users/alice)."""
+        self.sweep("migrate")
+        new = self.base["migrate"][1]
+        self.assertEqual(new["records/alice"][0], tl.MOVED_RECORD)
+        self.assertNotIn("state/alice", new)
+        self.assertIn("users/alice", new)
+        # Failures between making users/alice and moving records/alice were injected.
+        self.assertGreater(self.between, 0)
+
     def test_6_every_wrapped_call_on_the_login_path_is_seen(self):
         """The counting mode sees every kind of call the code makes (a wrapper that no
         longer intercepts, e.g. after a libc or fortify change, would leave 0 here)."""
@@ -347,35 +424,42 @@ class FaultInjection(unittest.TestCase):
                 type(self).points += 1
                 self.assertIsNotNone(run.injected)
                 self.assertEqual(run.result, want, "%s #%d EINTR" % (func, n))
-                self.assertEqual(self.w.files().get("state/alice"),
-                                 self.base[kind][1].get("state/alice"))
+                self.assertEqual(self.w.files().get("users/alice"),
+                                 self.base[kind][1].get("users/alice"))
 
     def test_7b_failed_cleanup_leaves_a_temp_that_blocks_nothing(self):
         """A write fails and so does the unlink of its temporary file (two faults in one
         run): the temp stays, the login fails closed (or, in the last-logins log, is not
         disturbed), and neither reading the store nor the next login minds the temp.
         The files still replaced through a temporary file on a login: the recovery codes
-        (a recovery-code login), a new state file (the state of 0.1.0, in the text format,
-        is replaced by a slot file) and the last-logins log when it is rewritten (a
-        version 1 log is)."""
+        (a recovery-code login), the user file of a user of 0.2.0 (made in users/, then
+        records/alice replaced by the note that she moved; here with her state still the
+        text file of 0.1.0) and the last-logins log when it is rewritten (a version 1 log
+        is)."""
         w = self.w
-        legacy_state = tl.decode_state(self.old_files["state/alice"][0]).encode()
+        legacy_state = tl.decode_user(self.old_files["users/alice"][0])[1].encode()
         v1_last = self.v1_lastlog()
-        variants = (("recovery", None), ("code", {"state/alice": legacy_state}),
+
+        def legacy_010():
+            tl.make_legacy(w.store, "alice")
+            self.plant({"state/alice": legacy_state})
+        legacy_010.label = "0.2.0 layout, state of 0.1.0"
+        variants = (("recovery", None), ("code", legacy_010),
                     ("code", {"last/alice": v1_last}))
         seen_areas = set()
         for kind, plant in variants:
             svc, answer, want = self.kinds[kind]
+            label = getattr(plant, "label", None) or (plant and list(plant))
             w.restore(self.pristine)
             self.plant(plant)
             old = w.files()
             clean = w.run_login(svc, "alice", answer)
-            self.assertEqual(clean.result, want, (kind, plant and list(plant)))
+            self.assertEqual(clean.result, want, (kind, label))
             new = w.files()
             base = [c for c in clean.trace if c.n > 0]
             targets = [c for c in base if (c.func in ("write", "fchmod", "fsync", "close")
                                            and is_temp(c.path)) or c.func == "renameat"]
-            self.assertTrue(targets, (kind, plant and list(plant)))
+            self.assertTrue(targets, (kind, label))
             for c in targets:
                 w.restore(self.pristine)
                 self.plant(plant)
@@ -383,7 +467,7 @@ class FaultInjection(unittest.TestCase):
                     "call": "%s,unlinkat" % c.func, "nth": "%d,1" % c.n})
                 type(self).points += 1
                 ctx = "%s login%s: %s #%d fails (%s), then the unlink of the temp fails" % (
-                    kind, " with %s planted" % list(plant) if plant else "", c.func, c.n,
+                    kind, " with %s planted" % label if plant else "", c.func, c.n,
                     c.path)
                 self.assertEqual([(k.func, k.n) for k in run.trace if k.inject],
                                  [(c.func, c.n), ("unlinkat", 1)], ctx)
@@ -394,12 +478,18 @@ class FaultInjection(unittest.TestCase):
                 now = w.files()
                 temps = [rel for rel in now if is_temp(rel)]
                 self.assertEqual([t.split("/")[0] for t in temps], [area], ctx)
-                for rel in ("records/alice", "state/alice", "recovery/alice"):
+                for rel in ("users/alice", "records/alice", "state/alice", "recovery/alice"):
                     self.assertIn(now.get(rel), (old.get(rel), new.get(rel)), ctx)
+                view = user_view(now, "alice")
+                self.assertEqual(view.record, user_view(old, "alice").record, ctx)
+                self.assertIn(view.state, (user_view(old, "alice").state,
+                                           user_view(new, "alice").state), ctx)
                 st = w.run_cli("--json", "status", "alice")
                 self.assertEqual(st.returncode, 0, "%s: %s" % (ctx, st.stdout))
-                self.next_login_works(kind, ctx)
-        self.assertEqual(seen_areas, {"recovery", "state", "last"})
+                # After a failed move: the code is a replay exactly when it was stored.
+                self.next_login_works("migrate" if plant is legacy_010 else kind, ctx)
+        # users/ and records/: the two files of a move (a 0.2.0 user's first write).
+        self.assertEqual(seen_areas, {"recovery", "users", "records", "last"})
 
     def v1_lastlog(self):
         """The pristine last-logins log in the format of 0.1.0 (version 1, "end")."""
@@ -408,7 +498,11 @@ class FaultInjection(unittest.TestCase):
             l + "\n" for l in log.entries) + "end\n").encode()
 
     def plant(self, files):
-        """Replace stored files (relative path -> bytes), as fresh 0600 files."""
+        """Replace stored files (relative path -> bytes), as fresh 0600 files; or call
+        files() to change the store."""
+        if callable(files):
+            files()
+            return
         for rel, data in (files or {}).items():
             p = os.path.join(self.w.store, rel)
             with open(p + ".harness", "wb") as f:
@@ -417,14 +511,15 @@ class FaultInjection(unittest.TestCase):
             os.rename(p + ".harness", p)
 
     def test_7c_torn_slot_write_fails_closed_and_the_old_state_is_read(self):
-        """The slot write is cut after k bytes and fails (EIO): a torn slot, as a crash or a
-        failing disk leaves it.  The login fails closed, the current slot is untouched
-        byte for byte, the reader (the decoder, the CLI, the next login) gets the old
-        state, and the next write goes into the torn slot again."""
+        """The slot write of the user file is cut after k bytes and fails (EIO): a torn
+        slot, as a crash or a failing disk leaves it.  The login fails closed, the current
+        slot is untouched byte for byte, the reader (the decoder, the CLI, the next login)
+        gets the old record and state, and the next write goes into the torn slot
+        again."""
         w = self.w
-        old_img = self.old_files["state/alice"][0]
+        old_img = self.old_files["users/alice"][0]
         cur, _ = tl.current_slot(old_img)
-        old_state = tl.decode_state(old_img)
+        old_user = tl.decode_user(old_img)  # (record, state)
         for kind in ("code", "wrong", "hardened", "recovery"):
             svc, answer, want = self.kinds[kind]
             n_pwrite = counts(self.base[kind][0]).get("pwrite", 0)
@@ -437,13 +532,13 @@ class FaultInjection(unittest.TestCase):
                     type(self).points += 1
                     ctx = "%s login, pwrite #%d torn after %d bytes, EIO" % (kind, n, part)
                     self.assertIsNotNone(run.injected, ctx)
-                    self.assertEqual(run.injected.path, "state/alice", ctx)
+                    self.assertEqual(run.injected.path, "users/alice", ctx)
                     clear = {"PAM_AUTHINFO_UNAVAIL"} | ({want} if want == "PAM_AUTH_ERR"
                                                          else set())
                     self.assertIn(run.result, clear, "%s\n%s" % (ctx, "\n".join(run.log)))
                     self.assertIn(STRERROR["EIO"], "\n".join(run.log), ctx)
-                    img = w.files()["state/alice"][0]
-                    new_img = self.base[kind][1]["state/alice"][0]
+                    img = w.files()["users/alice"][0]
+                    new_img = self.base[kind][1]["users/alice"][0]
                     self.assertEqual(len(img), tl.SLOT_FILE_SIZE, ctx)
                     span = slice(cur * tl.SLOT_SIZE, (cur + 1) * tl.SLOT_SIZE)
                     self.assertEqual(img[span], old_img[span], "%s: current slot touched" % ctx)
@@ -452,10 +547,10 @@ class FaultInjection(unittest.TestCase):
                         # slot is complete (the login still failed closed).
                         self.assertGreaterEqual(
                             part, tl.SLOT_HEADER + len(tl.current_slot(new_img)[1].payload), ctx)
-                        self.assertEqual(tl.decode_state(img), tl.decode_state(new_img), ctx)
+                        self.assertEqual(tl.decode_user(img), tl.decode_user(new_img), ctx)
                     else:
                         self.assertEqual(tl.current_slot(img)[0], cur, ctx)
-                        self.assertEqual(tl.decode_state(img), old_state, ctx)
+                        self.assertEqual(tl.decode_user(img), old_user, ctx)
                     if kind == "recovery":
                         # Consumed before the state is written (never usable twice): old or
                         # new, as in the sweep.
@@ -469,9 +564,11 @@ class FaultInjection(unittest.TestCase):
                         r = w.run_login(self.simple, "alice",
                                         PW + w.code_at("alice", T + 30), now=T + 30)
                         self.assertEqual(r.result, "PAM_SUCCESS", ctx)
-                        img2 = w.files()["state/alice"][0]
+                        img2 = w.files()["users/alice"][0]
                         self.assertEqual(tl.current_slot(img2)[0], 1 - cur, ctx)
                         self.assertEqual(img2[span], old_img[span], ctx)
+                        self.assertEqual(tl.decode_user(img2)[0], old_user[0],
+                                         "%s: the record lost by a state write" % ctx)
 
     def test_7d_short_writes(self):
         """A write that stores fewer bytes than asked (a nearly full disk): the slot write
@@ -489,7 +586,7 @@ class FaultInjection(unittest.TestCase):
             type(self).points += 1
             self.assertTrue(run.injected)
             self.assertEqual(run.result, want, "short pwrite of %d bytes" % part)
-            self.assertEqual(w.files()["state/alice"], new_files["state/alice"])
+            self.assertEqual(w.files()["users/alice"], new_files["users/alice"])
             self.assertEqual(counts(run.trace).get("pwrite"), 2, "short pwrite, one more")
         ntrunc = 0
         for extra in ({}, {"call": "write,ftruncate", "nth": "1,1"}):
@@ -509,7 +606,7 @@ class FaultInjection(unittest.TestCase):
                                    r"alice: No space left on device" +
                                    (r" \(a part line is left, skipped by readers\)" if extra
                                     else "$"), ctx)
-            self.assertEqual(w.files()["state/alice"], new_files["state/alice"], ctx)
+            self.assertEqual(w.files()["users/alice"], new_files["users/alice"], ctx)
             last = w.files()["last/alice"][0]
             old_last = self.old_files["last/alice"][0]
             if not extra:
@@ -543,7 +640,7 @@ class FaultInjection(unittest.TestCase):
                                              r"still held after 1000 ms")
         self.assertGreaterEqual(took, 1.0)
         self.assertLess(took, 30)
-        self.assertEqual(self.w.files().get("state/alice"), self.old_files.get("state/alice"))
+        self.assertEqual(self.w.files().get("users/alice"), self.old_files.get("users/alice"))
         self.next_login_works("code", "after a lock timeout")
 
     def test_9_allocations_made_by_libraries_for_the_module(self):
@@ -572,12 +669,12 @@ class FaultInjection(unittest.TestCase):
                         self.assertIn(r.result, {want, "PAM_AUTHINFO_UNAVAIL", "PAM_BUF_ERR"},
                                       "%s\n%s" % (ctx, "\n".join(r.log)))
                     now, new = w.files(), self.base[kind][1]
-                    for rel in ("records/alice", "state/alice", "recovery/alice",
-                                "apppw/alice", "server.key"):
+                    for rel in ("users/alice", "records/alice", "state/alice",
+                                "recovery/alice", "apppw/alice", "server.key"):
                         self.assertIn(now.get(rel), (self.old_files.get(rel), new.get(rel)),
                                       "%s: %s" % (ctx, rel))
                     if r.result == "PAM_SUCCESS" and kind == "recovery":
-                        self.assertEqual(now.get("state/alice"), new.get("state/alice"), ctx)
+                        self.assertEqual(now.get("users/alice"), new.get("users/alice"), ctx)
                         self.assertEqual(now.get("recovery/alice"), new.get("recovery/alice"),
                                          ctx)
                     self.next_login_works(kind, ctx)
@@ -603,8 +700,8 @@ class FaultInjection(unittest.TestCase):
             self.assertRegex(text, r'(?m)^3 result=error reason=crypto-error user="alice" '
                                    r'service=imap .*' + reason, ctx)
             now = w.files()
-            for rel in ("records/alice", "state/alice", "apppw/alice", "recovery/alice",
-                        "server.key"):
+            for rel in ("users/alice", "records/alice", "state/alice", "apppw/alice",
+                        "recovery/alice", "server.key"):
                 self.assertEqual(now.get(rel), self.old_files.get(rel), "%s: %s" % (ctx, rel))
         for kind in ("code", "hardened"):
             svc, answer, want = self.kinds[kind]
@@ -612,7 +709,7 @@ class FaultInjection(unittest.TestCase):
             r = w.run_login(svc, "alice", answer, fault=nolib)
             self.assertEqual(r.result, "PAM_SUCCESS", "%s login without libcrypto\n%s" % (
                 kind, "\n".join(r.log)))
-            self.assertEqual(w.files().get("state/alice"), self.base[kind][1].get("state/alice"))
+            self.assertEqual(w.files().get("users/alice"), self.base[kind][1].get("users/alice"))
         svc = w.simple_service("alice", extra="reuse_grace=30", name="imap-grace")
         w.restore(self.pristine)
         answer = self.kinds["code"][1]

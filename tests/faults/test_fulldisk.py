@@ -1,25 +1,26 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Full disk: the store on a tiny tmpfs, filled up.
 
-The state is rewritten in place (one slot of a file that exists already:
-no new block), so on a full disk what needs only the state still works;
-what needs a new file or a new version of one through a temporary file
-fails closed.
+The user file (record + state, users/KEY) is rewritten in place (one slot of
+a file that exists already: no new block), so on a full disk what needs only
+the state or the record of an existing user still works; what needs a new
+file or a new version of one through a temporary file fails closed.
 
   - completely full: a right code (simple and hardened stack) is accepted and
     its step stored (the same string again is a replay); a wrong code is
     refused and counted (the count read back with the independent decoder);
-    `mailotp unlock` works; logins that need no state (an application
-    password, a user without 2FA) still work.  What needs a new file fails
-    closed with reason io-error naming ENOSPC and changes nothing: a
-    recovery code (its list is replaced), a login of a user whose state is
-    still the text file of 0.1.0 (it is replaced by a slot file), and the
-    mailotp writes that make files (app-password add, recovery-codes, enroll,
-    confirm of a pending user, which creates the state): exit 4.  The state
-    file stays the same inode, 8192 bytes; the last-logins log is appended to
-    when its page has room (else a warning names ENOSPC); no other byte of any
-    stored file changes and no temporary file is left; after room is made,
-    the refused recovery code and the 0.1.0 user's code work;
+    `mailotp unlock` works; `mailotp confirm` of a pending user works (her
+    state joins her user file, in place); logins that need no state (an
+    application password, a user without 2FA) still work.  What needs a new
+    file fails closed with reason io-error naming ENOSPC and changes nothing:
+    a recovery code (its list is replaced), a login of a user still in the
+    layout of 0.2.0 (here with the state file of 0.1.0: the login must make
+    his users/ file), and the mailotp writes that make files (app-password
+    add, recovery-codes, enroll of a new user): exit 4.  The user files stay
+    the same inode, 8192 bytes; the last-logins log is appended to when its
+    page has room (else a warning names ENOSPC); no other byte of any stored
+    file changes and no temporary file is left; after room is made, the
+    refused recovery code and the 0.2.0 user's code work (and move him);
   - one free page, a log of several pages: when the log must be rewritten
     (another keep), the rewrite does not fit: the login succeeds, the new
     replay step is stored (the same code is then refused as a replay), the
@@ -80,9 +81,12 @@ class FullDisk(unittest.TestCase):
         cls.simple = w.simple_service("alice", name="imap")
         cls.hardened = w.hardened_service("alice", name="imap-hard")
         cls.bob = w.simple_service("bob", name="imap-bob")
-        # dave: 2FA, his state still the text file of 0.1.0 (a login must replace it).
+        # dave: 2FA, still in the layout of 0.2.0 (records/dave, state/dave), his state
+        # even the text file of 0.1.0: a login must move him into a new users/dave.
         w.enable_at("dave", T - 300, password="davepw")
         cls.dave = w.simple_service("dave", name="imap-dave")
+        cls.dave_record = w.record_text("dave")
+        tl.make_legacy(w.store, "dave")
         p = os.path.join(w.store, "state", "dave")
         legacy = tl.read_state(p).encode()
         with open(p + ".harness", "wb") as f:
@@ -176,7 +180,7 @@ class FullDisk(unittest.TestCase):
         return os.stat(os.path.join(self.w.store, rel)).st_ino
 
     def state(self, user="alice"):
-        return tl.state_fields(tl.read_state(os.path.join(self.w.store, "state", user)))
+        return tl.state_fields(tl.read_user(self.w.store, user)[1])
 
     def check_log_appended_or_warned(self, ctx, old, run):
         """The last-logins log after a login: one line appended (its page had room), or
@@ -199,7 +203,7 @@ class FullDisk(unittest.TestCase):
         w = self.w
         self.fill(0)
         before = self.hashes()
-        ino = self.ino("state/alice")
+        ino = self.ino("users/alice")
         old_state = self.state()
         now = T
         f = self.enospc()
@@ -229,49 +233,62 @@ class FullDisk(unittest.TestCase):
                          "a guess on a full disk must be counted")
         self.assertEqual(w.run_cli("unlock", "alice", now=now + 30, fault=f).returncode, 0)
         self.assertEqual(self.state()["failures"], "0")
-        self.assertEqual(self.ino("state/alice"), ino, "state/alice replaced, not rewritten")
-        self.assertEqual(len(self.read("state/alice")), tl.SLOT_FILE_SIZE)
+        self.assertEqual(self.ino("users/alice"), ino, "users/alice replaced, not rewritten")
+        self.assertEqual(len(self.read("users/alice")), tl.SLOT_FILE_SIZE)
+        # Confirming a pending user: her state joins her user file, in place.
+        erin_ino = self.ino("users/erin")
+        r = w.run_cli("confirm", "erin", w.code_at("erin", now), now=now, fault=f)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.ino("users/erin"), erin_ino, "users/erin replaced")
+        self.assertEqual(len(self.read("users/erin")), tl.SLOT_FILE_SIZE)
+        rec, st = tl.read_user(w.store, "erin")
+        self.assertIn("\nstatus = enabled\n", rec)
+        self.assertEqual(int(tl.state_fields(st)["last_step"]), step)
         # What needs no state still works.
         login("app password", self.simple, self.app_pw, "PAM_SUCCESS", at=now + 30)
         self.assertEqual(self.login(self.bob, "bob", "bobpw", now, f).result, "PAM_SUCCESS")
         # What needs a new file fails closed, naming ENOSPC.
         for ctx, svc, user, answer in (
                 ("recovery code", self.simple, "alice", PW + self.recovery[0]),
-                ("state of 0.1.0", self.dave, "dave", "davepw" + w.code_at("dave", now))):
+                ("0.2.0 user", self.dave, "dave", "davepw" + w.code_at("dave", now))):
             r = self.login(svc, user, answer, now + 30, f)
             text = "\n".join(r.log)
             self.assertEqual(r.result, "PAM_AUTHINFO_UNAVAIL", "%s: %s" % (ctx, text))
             self.assertRegex(text, r"(?m)^3 result=error reason=io-error .*No space left on "
                                    r"device", ctx)
         for args in (("app-password", "add", "alice", "tablet"), ("recovery-codes", "alice"),
-                     ("enroll", "--no-qr", "carol"),
-                     ("confirm", "erin", w.code_at("erin", now))):
+                     ("enroll", "--no-qr", "carol")):
             r = w.run_cli(*args, now=now, fault=f)
             self.assertEqual(r.returncode, 4, "%s: %s%s" % (args, r.stdout, r.stderr))
         # Nothing else changed, nothing left behind, everything still reads.
         after = self.hashes()
         empty = hashlib.sha256(b"").hexdigest()
+        written = ("users/alice", "last/alice", "users/erin")
         self.assertEqual({rel: h for rel, h in after.items()
-                          if rel in before and rel not in ("state/alice", "last/alice")},
-                         {rel: h for rel, h in before.items()
-                          if rel not in ("state/alice", "last/alice")},
+                          if rel in before and rel not in written},
+                         {rel: h for rel, h in before.items() if rel not in written},
                          "files changed on a full disk")
+        self.assertNotIn("users/dave", after)
         # The only new files: empty lock files (the CLI locks a new user before writing).
         self.assertEqual([rel for rel in after if rel not in before and not (
             rel.startswith("locks/") and after[rel] == empty)], [])
         self.assertFalse([rel for rel in after if is_temp(rel)])
-        self.assertNotIn("state/erin", after)
-        self.assertEqual(w.jcli("status", "erin", now=now)["status"], "pending")
+        self.assertEqual(w.jcli("status", "erin", now=now)["status"], "enabled")
         w.jcli("status", "alice", now=now)
         w.jcli("last", "alice", now=now)
         # Room again: the refused ones work now (their codes were never used up).
         self.unfill()
         self.assertEqual(self.login(self.simple, "alice", PW + self.recovery[0], now + 60)
                          .result, "PAM_SUCCESS")
-        self.assertEqual(self.login(self.dave, "dave", "davepw" + w.code_at("dave", now),
-                                    now + 30).result, "PAM_SUCCESS")
-        self.assertEqual(len(self.read("state/dave")), tl.SLOT_FILE_SIZE, "dave's state "
-                         "not converted to a slot file")
+        dave = "davepw" + w.code_at("dave", now)
+        self.assertEqual(self.login(self.dave, "dave", dave, now + 30).result, "PAM_SUCCESS")
+        self.assertEqual(len(self.read("users/dave")), tl.SLOT_FILE_SIZE, "dave not moved")
+        rec, st = tl.read_user(w.store, "dave")
+        self.assertEqual(rec, self.dave_record)
+        self.assertEqual(int(tl.state_fields(st)["last_step"]), step)
+        self.assertEqual(self.read("records/dave"), tl.MOVED_RECORD)
+        self.assertNotIn("state/dave", self.hashes())
+        self.assertEqual(self.login(self.dave, "dave", dave, now + 30).result, "PAM_AUTH_ERR")
 
     def test_2_log_does_not_fit_but_the_state_does(self):
         w = self.w
@@ -288,10 +305,10 @@ class FullDisk(unittest.TestCase):
         self.assertRegex(text, r"(?m)^4 last-logins log not written: .*No space left on device")
         after = self.hashes()
         self.assertEqual(after["last/alice"], before["last/alice"], "the log changed")
-        self.assertNotEqual(after["state/alice"], before["state/alice"], "state not stored")
+        self.assertNotEqual(after["users/alice"], before["users/alice"], "state not stored")
         changed = sorted(rel for rel in set(before) | set(after)
                          if before.get(rel) != after.get(rel))
-        self.assertEqual(changed, ["state/alice"])
+        self.assertEqual(changed, ["users/alice"])
         self.assertFalse([rel for rel in after if is_temp(rel)])
         # The step really is stored: the same string again is a replay.
         r = self.login(self.simple, "alice", code, now)

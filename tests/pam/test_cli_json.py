@@ -19,6 +19,7 @@ import time
 import urllib.parse
 import xml.etree.ElementTree as ET
 
+import mailotp_testlib as tl
 from mailotp_testlib import CLI, WRAPPER, WorldTest, check_wrapper, oathtool_code
 
 PW = "T9D3K!px"
@@ -390,8 +391,9 @@ class Disable(JsonTest):
 
     def test_disable_with_missing_state(self):
         step = self.enable()
-        os.unlink(os.path.join(self.w.store, "state", "alice"))
+        tl.write_user(self.w.store, "alice", state="")  # the record alone, no state part
         self.jerr("wrong-state", STATE, "disable", "alice", self.w.code("alice", step + 1))
+        self.assertEqual(self.w.state_text("alice"), "")
 
 
 # =============================================================================
@@ -435,7 +437,7 @@ class Status(JsonTest):
 
     def test_state_missing(self):
         self.enable()
-        os.unlink(os.path.join(self.w.store, "state", "alice"))
+        tl.write_user(self.w.store, "alice", state="")
         obj = self.status()
         self.assertEqual(obj["status"], "enabled")
         self.assertEqual(obj["state"], "missing")
@@ -462,13 +464,12 @@ class Status(JsonTest):
 
     def test_corrupt_record_is_a_store_error(self):
         self.enable()
-        with open(os.path.join(self.w.store, "records", "alice"), "w") as f:
-            f.write("junk\n")
+        tl.write_user(self.w.store, "alice", record="junk\nend\n")
         self.jerr("corrupt-data", STORE, "status", "alice")
 
     def test_unsafe_record_is_a_store_error(self):
         self.enable()
-        os.chmod(os.path.join(self.w.store, "records", "alice"), 0o644)
+        os.chmod(self.w.user_file("alice"), 0o644)
         self.jerr("unsafe-file", STORE, "status", "alice")
 
 
@@ -503,10 +504,13 @@ class Locked(JsonTest):
 class Unlock(JsonTest):
     def test_unlock_rebuilds_missing_state(self):
         self.enable()
-        os.unlink(os.path.join(self.w.store, "state", "alice"))
+        rec = self.w.record_text("alice")
+        tl.write_user(self.w.store, "alice", state="")
         obj = self.j("unlock", "alice")
         self.assertEqual(obj, {"user": "alice", "failures": 0, "state_rebuilt": True})
         self.assertEqual(self.status()["state"], "ok")
+        self.assertEqual(self.w.record_text("alice"), rec)
+        self.assertTrue(tl.state_complete(self.w.state_text("alice")))
 
     def test_unlock_not_enrolled(self):
         self.jerr("not-enrolled", STATE, "unlock", "alice")

@@ -230,42 +230,115 @@ class Lockout(WorldTest):
         self.assertEqual(self.w.login(svc, "alice", PW + good), "PAM_SUCCESS")
 
 
+def flip(data, pos):
+    """data with one bit of the byte at pos flipped."""
+    return data[:pos] + bytes([data[pos] ^ 1]) + data[pos + 1:]
+
+
 class FailClosed(WorldTest):
     def setUp(self):
         super().setUp()
         self.step = self.w.enable("alice", PW)
         self.svc = self.w.simple_service("alice")
-        self.record = os.path.join(self.w.store, "records", "alice")
+        self.user = self.w.user_file("alice")
+        with open(self.user, "rb") as f:
+            self.good_image = f.read()
 
     def login_ok_code(self):
         return self.w.login(self.svc, "alice", PW + self.w.code("alice", self.step + 1))
 
+    def put_image(self, data):
+        """Replace users/alice by data (a fresh 0600 file)."""
+        with open(self.user + ".harness", "wb") as f:
+            f.write(data)
+        os.chmod(self.user + ".harness", 0o600)
+        os.rename(self.user + ".harness", self.user)
+
+    def image(self):
+        with open(self.user, "rb") as f:
+            return f.read()
+
     def test_corrupt_record(self):
-        with open(self.record, "w") as f:
-            f.write("version = 1\nstatus = enab")
-        self.assertEqual(self.login_ok_code(), "PAM_AUTHINFO_UNAVAIL")
-        self.assertEqual(self.w.login(self.svc, "alice", PW), "PAM_AUTHINFO_UNAVAIL")
-        self.assertLogged("result=error reason=corrupt-data")
+        rec, st = tl.read_user(self.w.store, "alice")
+        variants = {
+            # The record part does not parse; the state part after it is intact.
+            "record part": lambda: tl.write_user(self.w.store, "alice",
+                                                 record="version = 1\nstatus = enab\nend\n"),
+            # A valid slot whose payload has no "end" line: no record in it at all.
+            "no end line": lambda: self.put_image(
+                tl.encode_state_file((7, "version = 1\nstatus = enab"))),
+            # No valid slot: one bit of each slot's payload flipped.
+            "no valid slot": lambda: self.put_image(flip(flip(self.good_image, 40),
+                                                         tl.SLOT_SIZE + 40)),
+            # A 0.2.0 record (records/alice) that does not parse.
+            "0.2.0 record": lambda: self.legacy_record("version = 1\nstatus = enab"),
+        }
+        self.assertEqual([sl is not None for sl in tl.state_slots(self.good_image)],
+                         [True, True])
+        for name, spoil in variants.items():
+            with self.subTest(name):
+                self.put_image(self.good_image)
+                spoil()
+                files = self.store_files()
+                self.assertEqual(self.login_ok_code(), "PAM_AUTHINFO_UNAVAIL")
+                self.assertEqual(self.w.login(self.svc, "alice", PW), "PAM_AUTHINFO_UNAVAIL")
+                self.assertLogged("result=error reason=corrupt-data")
+                # Failing closed writes nothing: the state is not stored without its record.
+                self.assertEqual(self.store_files(), files)
+                self.cleanup_legacy()
+        self.assertEqual((rec, st), tl.decode_user(self.good_image))
+
+    def legacy_record(self, text):
+        tl.make_legacy(self.w.store, "alice")
+        with open(os.path.join(self.w.store, "records", "alice"), "w") as f:
+            f.write(text)
+
+    def cleanup_legacy(self):
+        for sub in ("records", "state"):
+            d = os.path.join(self.w.store, sub)
+            if os.path.isdir(d):
+                for n in os.listdir(d):
+                    os.unlink(os.path.join(d, n))
+                os.rmdir(d)
+
+    def store_files(self):
+        out = {}
+        for dirpath, _, names in os.walk(self.w.store):
+            for n in names:
+                p = os.path.join(dirpath, n)
+                rel = os.path.relpath(p, self.w.store)
+                if rel.startswith("last/"):
+                    continue
+                with open(p, "rb") as f:
+                    out[rel] = f.read()
+        return out
 
     def test_world_readable_record(self):
-        os.chmod(self.record, 0o644)
+        os.chmod(self.user, 0o644)
         self.assertEqual(self.w.login(self.svc, "alice", PW), "PAM_AUTHINFO_UNAVAIL")
         self.assertLogged("reason=unsafe-file")
 
+    def test_world_readable_record_of_0_2_0(self):
+        tl.make_legacy(self.w.store, "alice")
+        os.chmod(os.path.join(self.w.store, "records", "alice"), 0o644)
+        self.assertEqual(self.w.login(self.svc, "alice", PW), "PAM_AUTHINFO_UNAVAIL")
+        self.assertLogged("reason=unsafe-file")
+        self.assertFalse(os.path.exists(self.user))
+
     def test_symlinked_record(self):
         target = os.path.join(self.w.root, "elsewhere")
-        os.rename(self.record, target)
-        os.symlink(target, self.record)
+        os.rename(self.user, target)
+        os.symlink(target, self.user)
         self.assertEqual(self.w.login(self.svc, "alice", PW), "PAM_AUTHINFO_UNAVAIL")
         self.assertLogged("reason=unsafe-file")
 
     def test_record_is_a_directory(self):
-        os.unlink(self.record)
-        os.mkdir(self.record, 0o700)
+        os.unlink(self.user)
+        os.mkdir(self.user, 0o700)
         self.assertEqual(self.w.login(self.svc, "alice", PW), "PAM_AUTHINFO_UNAVAIL")
 
     def test_hard_linked_record(self):
-        os.link(self.record, os.path.join(self.w.root, "second-name"))
+        os.link(self.user, os.path.join(self.w.root, "second-name"))
         self.assertEqual(self.w.login(self.svc, "alice", PW), "PAM_AUTHINFO_UNAVAIL")
 
     def test_missing_store_directory_fails_closed_for_everyone(self):
@@ -281,36 +354,54 @@ class FailClosed(WorldTest):
         self.assertEqual(self.w.login(self.svc, "alice", PW), "PAM_AUTHINFO_UNAVAIL")
 
     def test_missing_state_fails_closed_until_unlock(self):
-        os.unlink(os.path.join(self.w.store, "state", "alice"))
+        rec = self.w.record_text("alice")
+        tl.write_user(self.w.store, "alice", state="")  # the record alone, as if pending
         self.assertEqual(self.login_ok_code(), "PAM_AUTHINFO_UNAVAIL")
         self.assertLogged("reason=wrong-state")
         self.w.cli("unlock", "alice", check=0)
+        self.assertEqual(self.w.record_text("alice"), rec)
+        self.assertTrue(tl.state_complete(self.w.state_text("alice")))
         # unlock rebuilt the state at the current step: the next step's code works.
         now_step = int(time.time()) // 30
         self.assertEqual(self.w.login(self.svc, "alice", PW + self.w.code("alice", now_step + 1)),
                          "PAM_SUCCESS")
 
     def test_corrupt_state(self):
-        with open(os.path.join(self.w.store, "state", "alice"), "w") as f:
-            f.write("garbage\n")
+        tl.write_user(self.w.store, "alice", state="garbage\n")
+        img = self.image()
         self.assertEqual(self.login_ok_code(), "PAM_AUTHINFO_UNAVAIL")
+        self.assertEqual(self.image(), img)
 
     def test_unwritable_state_fails_the_login(self):
-        # A directory in place of the state's temp area cannot be made durable: simulate by
-        # making state/ read-only for root is impossible, so replace state/ by a file.
-        state_dir = os.path.join(self.w.store, "state")
-        os.rename(state_dir, state_dir + ".moved")
-        with open(state_dir, "w") as f:
+        # Root ignores permissions: replace users/ by a file, then (where the file system
+        # and the capabilities allow it) make users/alice immutable, so that it still
+        # reads but the in-place slot write is refused (EPERM).
+        users = os.path.join(self.w.store, "users")
+        os.rename(users, users + ".moved")
+        with open(users, "w") as f:
             f.write("not a directory\n")
-        os.chmod(state_dir, 0o600)
+        os.chmod(users, 0o600)
         self.assertEqual(self.login_ok_code(), "PAM_AUTHINFO_UNAVAIL")
+        os.unlink(users)
+        os.rename(users + ".moved", users)
+        if subprocess.run(["chattr", "+i", self.user], capture_output=True).returncode != 0:
+            self.skipTest("chattr +i not possible here (the users/ directory case ran)")
+        self.addCleanup(subprocess.run, ["chattr", "-i", self.user], capture_output=True)
+        self.assertEqual(self.login_ok_code(), "PAM_AUTHINFO_UNAVAIL")
+        self.assertLogged("result=error reason=io-error .*Operation not permitted")
+        self.assertEqual(self.image(), self.good_image)
+        subprocess.run(["chattr", "-i", self.user], check=True)
+        self.assertEqual(self.login_ok_code(), "PAM_SUCCESS")
 
     def test_stale_temp_file_does_not_block(self):
-        stale = os.path.join(self.w.store, "state", ".alice.0123456789ab")
+        stale = os.path.join(self.w.store, "users", ".alice.0123456789ab")
         with open(stale, "w") as f:
-            f.write("half a state")
+            f.write("half a user file")
         os.chmod(stale, 0o600)
         self.assertEqual(self.login_ok_code(), "PAM_SUCCESS")
+        self.assertTrue(os.path.exists(stale))
+        self.assertEqual(int(tl.state_fields(self.w.state_text("alice"))["last_step"]),
+                         self.step + 1)
 
     def test_lock_held_too_long_times_out(self):
         svc = self.w.simple_service("alice", extra="lock_timeout=1", name="lt")
@@ -391,46 +482,237 @@ class Concurrency(WorldTest):
         self.assertEqual(results.count("PAM_AUTH_ERR"), 11, results)
         self.assertEqual(sum("reason=replayed-code" in l for l in self.w.log_lines()), 11)
 
+    def test_same_code_during_the_move_of_a_0_2_0_user_exactly_one_success(self):
+        """Twelve logins with one code race to move a 0.2.0 user: the lock makes one of
+        them move it and succeed; the others read the moved user and see a replay."""
+        step = self.w.enable("alice", PW)
+        rec = self.w.record_text("alice")
+        tl.make_legacy(self.w.store, "alice")
+        svc = self.w.simple_service("alice")
+        answer = PW + self.w.code("alice", step + 1) + "\n"
+        env = dict(os.environ, PAMAUTH_SYSLOG=self.w.syslog)
+        procs = [subprocess.Popen(WRAPPER + [PAMAUTH, "--confdir", self.w.confdir, svc, "alice"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True, env=env)
+                 for _ in range(12)]
+        for p in procs:
+            p.stdin.write(answer)
+            p.stdin.close()
+        results = [p.stdout.read().split()[0] for p in procs]
+        for p in procs:
+            p.stdout.close()
+            p.wait(timeout=120)
+            self.assertNotEqual(p.returncode, 99, "memory checker reported errors")
+        self.assertEqual(results.count("PAM_SUCCESS"), 1, results)
+        self.assertEqual(results.count("PAM_AUTH_ERR"), 11, results)
+        self.assertEqual(sum("reason=replayed-code" in l for l in self.w.log_lines()), 11)
+        r, st = tl.read_user(self.w.store, "alice")
+        self.assertEqual(r, rec)
+        self.assertEqual(int(tl.state_fields(st)["last_step"]), step + 1)
+        with open(os.path.join(self.w.store, "records", "alice"), "rb") as f:
+            self.assertEqual(f.read(), tl.MOVED_RECORD)
+        self.assertFalse(os.path.exists(os.path.join(self.w.store, "state", "alice")))
+
+
+class Migration(WorldTest):
+    """A user of 0.2.0 (records/KEY, state/KEY): read as it is, moved into users/KEY by
+    the first write under the user's lock (users/KEY first, then records/KEY replaced by
+    MOVED_RECORD, then state/KEY removed); a store without users/ (not yet opened by the
+    0.3.0 CLI) is written in the 0.2.0 layout by the module."""
+
+    def setUp(self):
+        super().setUp()
+        self.step = self.w.enable("alice", PW)
+        self.svc = self.w.simple_service("alice")
+        self.rec, self.state = tl.read_user(self.w.store, "alice")
+        tl.make_legacy(self.w.store, "alice")
+        self.records = os.path.join(self.w.store, "records", "alice")
+        self.state_path = os.path.join(self.w.store, "state", "alice")
+        self.user = self.w.user_file("alice")
+
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def legacy_files(self):
+        return self.read(self.records), self.read(self.state_path)
+
+    def login(self, answer):
+        return self.w.login(self.svc, "alice", PW + answer)
+
+    def wrong(self, step):
+        return "%06d" % ((int(self.w.code("alice", step)) + 1) % 1000000)
+
+    def assertMoved(self, state_fields):
+        """users/alice: the record as it was and a state with these fields; records/alice
+        says moved; state/alice is gone; no temporary file anywhere."""
+        rec, state = tl.read_user(self.w.store, "alice")
+        self.assertEqual(rec, self.rec)
+        self.assertTrue(tl.state_complete(state), state)
+        fields = tl.state_fields(state)
+        self.assertEqual({k: fields[k] for k in state_fields}, state_fields)
+        self.assertEqual(self.read(self.records), tl.MOVED_RECORD)
+        self.assertFalse(os.path.exists(self.state_path))
+        st = os.stat(self.user)
+        self.assertEqual((st.st_mode & 0o777, st.st_nlink), (0o600, 1))
+        for sub in ("users", "records", "state"):
+            self.assertFalse([n for n in os.listdir(os.path.join(self.w.store, sub))
+                              if n.startswith(".")], "temporary file left in %s/" % sub)
+
+    def test_a_login_moves_the_user(self):
+        before = self.legacy_files()
+        # Read from the 0.2.0 files: the confirmation's code is a replay (nothing written).
+        self.assertEqual(self.login(self.w.code("alice", self.step)), "PAM_AUTH_ERR")
+        self.assertLogged("reason=replayed-code")
+        self.assertEqual(self.legacy_files(), before)
+        self.assertFalse(os.path.exists(self.user))
+        # The first login that stores a state moves the user.
+        good = self.w.code("alice", self.step + 1)
+        self.assertEqual(self.login(good), "PAM_SUCCESS")
+        self.assertMoved({"last_step": str(self.step + 1), "failures": "0"})
+        img = self.read(self.user)
+        slots = tl.state_slots(img)
+        self.assertEqual((slots[0].seq, slots[1]), (1, None))
+        ino = os.stat(self.user).st_ino
+        # Codes used before and by the move are replays now, read from users/alice.
+        for code in (good, self.w.code("alice", self.step)):
+            self.assertEqual(self.login(code), "PAM_AUTH_ERR")
+            self.assertEqual(self.w.last_log().split()[2], "reason=replayed-code")
+        # The user keeps working: a guess is counted, in place.
+        self.assertEqual(self.login(self.wrong(self.step + 1)), "PAM_AUTH_ERR")
+        self.assertLogged("reason=wrong-code .* failures=1$")
+        self.assertEqual(os.stat(self.user).st_ino, ino)
+        self.assertEqual(tl.current_slot(self.read(self.user))[1].seq, 2)
+        self.assertMoved({"last_step": str(self.step + 1), "failures": "1"})
+        self.assertEqual(self.w.status("alice")["failures"], "1")
+        # records/alice stays the note (a 0.2.0 module must not read "no 2FA").
+        self.assertEqual(self.read(self.records), tl.MOVED_RECORD)
+
+    def test_hardened_stack_moves_the_user(self):
+        svc = self.w.hardened_service("alice")
+        good = self.w.code("alice", self.step + 1)
+        self.assertEqual(self.w.login(svc, "alice", PW + good), "PAM_SUCCESS")
+        self.assertMoved({"last_step": str(self.step + 1), "failures": "0"})
+        self.assertEqual(self.w.login(svc, "alice", PW + good), "PAM_AUTH_ERR")
+        self.assertLogged("reason=replayed-code")
+
+    def test_a_wrong_code_moves_the_user_and_is_counted(self):
+        self.assertEqual(self.login(self.wrong(self.step + 1)), "PAM_AUTH_ERR")
+        self.assertMoved({"last_step": str(self.step), "failures": "1"})
+        self.assertEqual(self.login(self.w.code("alice", self.step)), "PAM_AUTH_ERR")
+        self.assertLogged("reason=replayed-code")
+        self.assertEqual(self.login(self.w.code("alice", self.step + 1)), "PAM_SUCCESS")
+
+    def test_moved_record_without_user_file_fails_closed(self):
+        self.assertEqual(self.login(self.w.code("alice", self.step + 1)), "PAM_SUCCESS")
+        os.unlink(self.user)
+        # Not "no 2FA": the record is somewhere, just not where it should be.
+        self.assertEqual(self.w.login(self.svc, "alice", PW), "PAM_AUTHINFO_UNAVAIL")
+        self.assertLogged("result=error reason=corrupt-data")
+        self.assertEqual(self.login(self.w.code("alice", self.step + 1)),
+                         "PAM_AUTHINFO_UNAVAIL")
+        self.assertEqual(self.read(self.records), tl.MOVED_RECORD)
+        self.assertFalse(os.path.exists(self.user))
+        self.w.cli("status", "alice", check=4)
+        self.w.cli("unlock", "alice", check=4)
+        self.assertFalse(os.path.exists(self.user), "a state stored without its record")
+
+    def test_store_of_0_2_0_without_users_directory(self):
+        os.rmdir(os.path.join(self.w.store, "users"))
+        ino = os.stat(self.state_path).st_ino
+        img = self.read(self.state_path)
+        good = self.w.code("alice", self.step + 1)
+        self.assertEqual(self.login(good), "PAM_SUCCESS")
+        # Written as 0.2.0 wrote it: state/alice in place (the older slot), nothing moved.
+        new = self.read(self.state_path)
+        self.assertEqual(os.stat(self.state_path).st_ino, ino, "state/alice replaced")
+        self.assertEqual(len(new), 8192)
+        self.assertEqual([(i, sl.seq) for i, sl in [tl.current_slot(img), tl.current_slot(new)]],
+                         [(0, 1), (1, 2)])
+        self.assertEqual(new[:4096], img[:4096], "the current slot was touched")
+        self.assertEqual(int(tl.state_fields(tl.decode_state(new))["last_step"]), self.step + 1)
+        self.assertEqual(self.read(self.records).decode(), self.rec)
+        self.assertFalse(os.path.exists(os.path.join(self.w.store, "users")),
+                         "the module made users/")
+        self.assertEqual(self.login(good), "PAM_AUTH_ERR")
+        self.assertLogged("reason=replayed-code")
+        self.assertEqual(self.login(self.wrong(self.step + 1)), "PAM_AUTH_ERR")
+        self.assertEqual(tl.state_fields(tl.read_state(self.state_path))["failures"], "1")
+        self.assertEqual(os.stat(self.state_path).st_ino, ino)
+        self.assertFalse(os.path.exists(os.path.join(self.w.store, "users")))
+        # The 0.3.0 CLI lays the store out (users/), reads the 0.2.0 files, moves nothing.
+        st = self.w.status("alice")
+        self.assertEqual((st["status"], st["failures"]), ("enabled", "1"))
+        self.assertEqual(os.listdir(os.path.join(self.w.store, "users")), [])
+        self.assertEqual(self.read(self.records).decode(), self.rec)
+        # From now on the first write moves the user.
+        self.assertEqual(self.login(self.wrong(self.step + 1)), "PAM_AUTH_ERR")
+        self.assertMoved({"last_step": str(self.step + 1), "failures": "2"})
+        self.assertEqual(self.login(good), "PAM_AUTH_ERR")
+        self.assertLogged("reason=replayed-code")
 
 class StoreFormats(WorldTest):
     """The on-disk formats, read with the independent decoders of mailotp_testlib: the
-    state is a two-slot file rewritten in place (the older slot, the next sequence number,
-    the other slot untouched, the same inode, no temporary file); the last-logins log is
-    appended to and rewritten with the newest `keep` entries every `keep` logins; the
-    formats of 0.1.0 are still read and replaced at the next write."""
+    user file (record + state) is a two-slot file rewritten in place (the older slot, the
+    next sequence number, the other slot untouched, the same inode, no temporary file);
+    the last-logins log is appended to and rewritten with the newest `keep` entries every
+    `keep` logins; the formats of 0.1.0 and the layout of 0.2.0 are still read, and
+    replaced at the next write."""
     conf_text = "last_logins = 3\n"
 
     def setUp(self):
         super().setUp()
         self.step = self.w.enable("alice", PW)
         self.svc = self.w.simple_service("alice")
-        self.state_path = os.path.join(self.w.store, "state", "alice")
+        self.user_path = self.w.user_file("alice")
         self.last_path = os.path.join(self.w.store, "last", "alice")
 
-    def image(self):
-        with open(self.state_path, "rb") as f:
+    def image(self, path=None):
+        with open(path or self.user_path, "rb") as f:
             return f.read()
 
     def wrong(self):
         good = self.w.code("alice", self.step + 1)
         return PW + "%06d" % ((int(good) + 1) % 1000000)
 
-    def test_new_state_is_slot_zero_sequence_one(self):
-        img = self.image()
-        st = os.stat(self.state_path)
+    def test_new_user_file_is_slot_zero_sequence_one(self):
+        secret = self.w.enroll("bob")
+        path = self.w.user_file("bob")
+        img = self.image(path)
+        st = os.stat(path)
         self.assertEqual((len(img), st.st_mode & 0o777, st.st_nlink), (8192, 0o600, 1))
         slots = tl.state_slots(img)
         self.assertEqual(slots[0].seq, 1)
         self.assertTrue(slots[0].clean, "padding after the payload is not zero")
         self.assertEqual(img[4096:], b"\0" * 4096)
-        text = tl.decode_state(img)
-        self.assertTrue(tl.state_complete(text), text)
-        self.assertEqual(int(tl.state_fields(text)["last_step"]), self.step)
+        rec, state = tl.decode_user(img)
+        # Pending: the record alone, no state yet.
+        self.assertTrue(rec.startswith("# pam_mailotp user record") and rec.endswith("\nend\n"),
+                        rec)
+        self.assertIn("\nstatus = pending\n", rec)
+        self.assertIn("\nsecret = %s\n" % secret, rec)
+        self.assertEqual(state, "")
+        # Confirming writes in place: the slots alternate, the file stays.
+        now = int(time.time())
+        self.w.cli("confirm", "bob", tl.oathtool_code(secret, now), check=0)
+        img = self.image(path)
+        self.assertEqual(os.stat(path).st_ino, st.st_ino, "replaced, not rewritten")
+        idx, cur = tl.current_slot(img)
+        other = tl.state_slots(img)[1 - idx]
+        self.assertGreaterEqual(cur.seq, 2)
+        self.assertEqual(idx, (cur.seq - 1) % 2, "a write did not take the older slot")
+        self.assertEqual(other.seq, cur.seq - 1)
+        self.assertTrue(cur.clean and other.clean)
+        rec, state = tl.decode_user(img)
+        self.assertIn("\nstatus = enabled\n", rec)
+        self.assertTrue(tl.state_complete(state), state)
+        self.assertEqual(int(tl.state_fields(state)["last_step"]), now // 30)
 
     def test_every_write_takes_the_older_slot_in_place(self):
-        ino = os.stat(self.state_path).st_ino
-        names = sorted(os.listdir(os.path.dirname(self.state_path)))
+        ino = os.stat(self.user_path).st_ino
+        names = sorted(os.listdir(os.path.dirname(self.user_path)))
         img = self.image()
+        rec = tl.decode_user(img)[0]
         answers = [PW + self.w.code("alice", self.step + 1)] + [self.wrong()] * 3
         for n, answer in enumerate(answers):
             cur, slot = tl.current_slot(img)
@@ -441,33 +723,45 @@ class StoreFormats(WorldTest):
             self.assertTrue(nslot.clean)
             span = slice(cur * 4096, cur * 4096 + 4096)
             self.assertEqual(new[span], img[span], "write %d touched the current slot" % n)
-            self.assertEqual(os.stat(self.state_path).st_ino, ino, "replaced, not rewritten")
-            self.assertEqual(sorted(os.listdir(os.path.dirname(self.state_path))), names)
+            self.assertEqual(os.stat(self.user_path).st_ino, ino, "replaced, not rewritten")
+            self.assertEqual(sorted(os.listdir(os.path.dirname(self.user_path))), names)
+            self.assertEqual(tl.decode_user(new)[0], rec, "write %d changed the record" % n)
             img = new
-        fields = tl.state_fields(tl.decode_state(img))
+        fields = tl.state_fields(tl.decode_user(img)[1])
         self.assertEqual((int(fields["last_step"]), fields["failures"]), (self.step + 1, "3"))
+        self.assertFalse(os.path.exists(os.path.join(self.w.store, "records")))
+        self.assertFalse(os.path.exists(os.path.join(self.w.store, "state")))
 
-    def test_state_of_0_1_0_is_read_and_replaced_by_a_slot_file(self):
-        text = tl.decode_state(self.image())
-        # A 0.1.0 state that has used the next step already: its code is a replay.
+    def test_state_of_0_1_0_is_read_and_replaced_by_a_user_file(self):
+        rec, text = tl.read_user(self.w.store, "alice")
+        # A 0.1.0 state (text) in the 0.2.0 layout, that has used the next step already:
+        # its code is a replay.
         used = text.replace("last_step = %d" % self.step, "last_step = %d" % (self.step + 1))
         self.assertNotEqual(used, text)
-        with open(self.state_path, "w") as f:
+        tl.make_legacy(self.w.store, "alice")
+        state_path = os.path.join(self.w.store, "state", "alice")
+        with open(state_path, "w") as f:
             f.write(used)
-        ino = os.stat(self.state_path).st_ino
         code = PW + self.w.code("alice", self.step + 1)
         self.assertEqual(self.w.login(self.svc, "alice", code), "PAM_AUTH_ERR")
         self.assertLogged("reason=replayed-code")
         self.assertEqual(self.w.login(self.svc, "alice", self.wrong()), "PAM_AUTH_ERR")
+        self.assertTrue(os.path.exists(self.user_path),
+                        "the counted failure did not move the user into users/")
         img = self.image()
-        self.assertEqual(len(img), 8192, "the counted failure did not convert the file")
-        self.assertNotEqual(os.stat(self.state_path).st_ino, ino)
+        self.assertEqual(len(img), 8192)
         slots = tl.state_slots(img)
         self.assertEqual((slots[0].seq, slots[1]), (1, None))
-        fields = tl.state_fields(tl.decode_state(img))
+        nrec, nstate = tl.decode_user(img)
+        self.assertEqual(nrec, rec)
+        fields = tl.state_fields(nstate)
         self.assertEqual((int(fields["last_step"]), fields["failures"]), (self.step + 1, "1"))
-        self.assertFalse([n for n in os.listdir(os.path.dirname(self.state_path))
-                          if n.startswith(".")], "temporary file left")
+        self.assertEqual(self.image(os.path.join(self.w.store, "records", "alice")),
+                         tl.MOVED_RECORD)
+        self.assertFalse(os.path.exists(state_path))
+        for sub in ("users", "records", "state"):
+            self.assertFalse([n for n in os.listdir(os.path.join(self.w.store, sub))
+                              if n.startswith(".")], "temporary file left in %s/" % sub)
 
     def read_log(self):
         with open(self.last_path, "rb") as f:

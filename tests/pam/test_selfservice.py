@@ -282,9 +282,9 @@ class ReuseGrace(WorldTest):
         svc = self.w.simple_service("alice", extra="reuse_grace=30", name="imap")
         code = self.w.code("alice", self.step + 1)
         self.w.login(svc, "alice", PW + code)
-        with open(os.path.join(self.w.store, "state", "alice"), "rb") as f:
+        with open(self.w.user_file("alice"), "rb") as f:
             raw = f.read()
-        state = tl.decode_state(raw)
+        state = tl.decode_user(raw)[1]
         self.assertRegex(state, r"(?m)^grace = [0-9a-f]{64}$")
         # Neither in what a reader gets nor anywhere in the file (both slots, the padding).
         for secret in (PW, code):
