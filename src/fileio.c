@@ -403,7 +403,7 @@ static enum mailotp_rc slots_create(int dirfd, const char *name, const void *pay
 }
 
 enum mailotp_rc fio_slots_update(int dirfd, const char *name, uid_t owner, fio_slots_edit_fn edit,
-                                 const void *ctx, char *err, size_t errlen)
+                                 const void *ctx, uint64_t *seq_out, char *err, size_t errlen)
 {
         /* on the stack: no allocation to fail */
         unsigned char image[SLOTS_FILE_SIZE], next[SLOTS_PAYLOAD_MAX], *slot;
@@ -461,6 +461,8 @@ enum mailotp_rc fio_slots_update(int dirfd, const char *name, uid_t owner, fio_s
                         (void)close(fd);
                 fd = -1;
                 rc = slots_create(dirfd, name, next, len, image, err, errlen);
+                if (rc == MAILOTP_OK && seq_out != NULL)
+                        *seq_out = 1;
                 goto out;
         }
         /* Overwrite the other slot, never the current one, then flush it. */
@@ -476,6 +478,8 @@ enum mailotp_rc fio_slots_update(int dirfd, const char *name, uid_t owner, fio_s
                 rc = MAILOTP_ERR_IO;
                 goto out;
         }
+        if (seq_out != NULL)
+                *seq_out = seq + 1;
         rc = MAILOTP_OK;
 out:
         secure_memzero(image, sizeof(image));
@@ -520,7 +524,7 @@ enum mailotp_rc fio_slots_write(int dirfd, const char *name, uid_t owner, const 
                 mailotp_seterr(err, errlen, "%s: %zu bytes do not fit a slot", name, len);
                 return MAILOTP_ERR_INVALID;
         }
-        return fio_slots_update(dirfd, name, owner, replace_payload, &r, err, errlen);
+        return fio_slots_update(dirfd, name, owner, replace_payload, &r, NULL, err, errlen);
 }
 
 enum mailotp_rc fio_open_append(int dirfd, const char *name, uid_t owner, size_t max, int *fd_out,

@@ -15,6 +15,7 @@
 #define MAILOTP_FILEIO_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "mailotp_rc.h"
@@ -78,10 +79,12 @@ typedef enum mailotp_rc (*fio_slots_edit_fn)(const void *ctx, enum fio_slots_hav
 /*
  * Read-modify-write of a two-slot file under the caller's lock: read it once,
  * let edit() compute the next payload, then write it as fio_slots_write()
- * does (in place when there is a valid slot, else a whole new file).
+ * does (in place when there is a valid slot, else a whole new file).  On
+ * MAILOTP_OK *seq_out (unless NULL) is the sequence number written (1 for a
+ * new file).
  */
 enum mailotp_rc fio_slots_update(int dirfd, const char *name, uid_t owner, fio_slots_edit_fn edit,
-                                 const void *ctx, char *err, size_t errlen);
+                                 const void *ctx, uint64_t *seq_out, char *err, size_t errlen);
 
 /*
  * Open `name` in dirfd for appending (never created here; same checks as

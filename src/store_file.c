@@ -405,11 +405,42 @@ out:
         return rc;
 }
 
+/*
+ * The first few writes of a user file (a new one has sequence number 1) also
+ * finish a move that a crash or an I/O error cut short after users/KEY was
+ * made: a 0.2.0 record left in records/KEY gets the note, a stale state/KEY
+ * goes.  Best effort: users/KEY wins anyway; this only keeps a 0.2.0 module
+ * still in memory from reading the old record and state.
+ */
+#define USERFILE_FINISH_SEQ 4U
+
+static void finish_move(struct file_store *fs, const char *key)
+{
+        char *buf = NULL, scratch[128];
+        size_t len = 0;
+        enum mailotp_rc rc;
+        int moved = 0;
+
+        rc = load_blob(fs, SUB_RECORDS, key, RECORD_MAX_SIZE, BLOB_BYTES, &buf, &len, scratch,
+                       sizeof(scratch));
+        if (rc == MAILOTP_OK) {
+                moved = userfile_is_moved(buf, len);
+                secure_freezero(buf, len + 1);
+        }
+        /* Anything in records/KEY but the note (a record, a bad file, a symlink) gets it. */
+        if (rc != MAILOTP_ERR_NOT_FOUND && !moved &&
+            save_blob(fs, SUB_RECORDS, key, USERFILE_MOVED, sizeof(USERFILE_MOVED) - 1, 1, scratch,
+                      sizeof(scratch)) != MAILOTP_OK)
+                return;
+        (void)remove_blob(fs, SUB_STATE, key, scratch, sizeof(scratch));
+}
+
 /* Store one part (record or state) of a user under the caller's lock. */
 static enum mailotp_rc user_save(struct file_store *fs, const char *key, const struct user_edit *e,
                                  char *err, size_t errlen)
 {
         enum mailotp_rc rc;
+        uint64_t seq = 0;
         int dfd;
 
         rc = sub_fd(fs, SUB_USERS, &dfd, err, errlen);
@@ -426,9 +457,11 @@ static enum mailotp_rc user_save(struct file_store *fs, const char *key, const s
         }
         if (rc != MAILOTP_OK)
                 return rc;
-        rc = fio_slots_update(dfd, key, fs->owner, edit_user, e, err, errlen);
+        rc = fio_slots_update(dfd, key, fs->owner, edit_user, e, &seq, err, errlen);
         if (rc == MAILOTP_ERR_NOT_FOUND)
-                rc = user_create(fs, dfd, key, e, err, errlen);
+                return user_create(fs, dfd, key, e, err, errlen);
+        if (rc == MAILOTP_OK && seq <= USERFILE_FINISH_SEQ)
+                finish_move(fs, key);
         return rc;
 }
 
