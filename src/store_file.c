@@ -83,7 +83,7 @@ static enum mailotp_rc sub_fd(struct file_store *fs, enum sub_dir which, int *fd
 
         if (fs->sub[which] < 0) {
                 rc = fio_open_dir(fs->dirfd, sub_names[which], fs->owner, 077,
-                                  (fs->flags & STORE_CREATE) != 0 && !sub_is_legacy(which),
+                                  (fs->flags & STORE_CREATE) != 0 && !sub_is_legacy((int)which),
                                   &fs->sub[which], err, errlen);
                 if (rc != MAILOTP_OK)
                         return rc;

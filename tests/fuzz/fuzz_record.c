@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * libFuzzer target: the record and state parsers and the state's two-slot
- * file (slots.h), with round-trip checks.
+ * libFuzzer target: the record and state parsers, the two-slot file
+ * (slots.h) and the user file's payload (userfile.h: record text, then state
+ * text), with round-trip checks.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,8 +10,68 @@
 
 #include "record.h"
 #include "slots.h"
+#include "userfile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/*
+ * p[0..len) as a user file's payload: split at the record's end line, each
+ * part through its parser; what parses is formatted again, joined, and must
+ * split back at the same place and parse back to the same values.
+ */
+static void check_user_payload(const char *p, size_t len)
+{
+        static char rbuf[RECORD_MAX_SIZE], sbuf[SLOTS_PAYLOAD_MAX], out[SLOTS_PAYLOAD_MAX];
+        struct otp_record r, r2;
+        struct otp_state s, s2;
+        enum mailotp_rc rrc, src;
+        size_t reclen = 0, reclen2 = 0, rlen = 0, slen = 0, olen = 0;
+        char err[128];
+
+        if (userfile_split(p, len, &reclen) != 0) {
+                /* no end line or a NUL byte: never a record part, whatever follows */
+                if (reclen != 0 || (len > 0 && userfile_join(p, len, NULL, 0, out, sizeof(out),
+                                                             &olen) == MAILOTP_OK))
+                        abort();
+                return;
+        }
+        /* the record part ends with its first end line, and nothing before it is one */
+        if (reclen < 4 || reclen > len || memcmp(p + reclen - 4, "end\n", 4) != 0 ||
+            (reclen > 4 && p[reclen - 5] != '\n') || memchr(p, '\0', len) != NULL)
+                abort();
+        for (size_t i = 0; i + 4 < reclen; i++) {
+                if ((i == 0 || p[i - 1] == '\n') && memcmp(p + i, "end\n", 4) == 0)
+                        abort();
+        }
+        /* the parts joined again are the payload, when it fits a slot */
+        if (len <= sizeof(out)) {
+                if (userfile_join(p, reclen, p + reclen, len - reclen, out, sizeof(out), &olen) !=
+                        MAILOTP_OK ||
+                    olen != len || memcmp(out, p, len) != 0)
+                        abort();
+        }
+        rrc = record_parse(p, reclen, &r, err, sizeof(err));
+        src = reclen < len ? state_parse(p + reclen, len - reclen, &s, err, sizeof(err))
+                           : MAILOTP_ERR_NOT_FOUND;
+        if (rrc != MAILOTP_OK)
+                return;
+        if (record_format(&r, rbuf, sizeof(rbuf), &rlen) != MAILOTP_OK)
+                abort();
+        if (src == MAILOTP_OK && state_format(&s, sbuf, sizeof(sbuf), &slen) != MAILOTP_OK)
+                abort();
+        if (rlen + slen > sizeof(out))
+                return; /* the store refuses this write; the parsers still had their go */
+        if (userfile_join(rbuf, rlen, sbuf, slen, out, sizeof(out), &olen) != MAILOTP_OK ||
+            olen != rlen + slen || userfile_split(out, olen, &reclen2) != 0 || reclen2 != rlen)
+                abort();
+        if (record_parse(out, reclen2, &r2, err, sizeof(err)) != MAILOTP_OK ||
+            memcmp(&r, &r2, sizeof(r)) != 0)
+                abort();
+        if (slen > 0 &&
+            (state_parse(out + reclen2, olen - reclen2, &s2, err, sizeof(err)) != MAILOTP_OK ||
+             memcmp(&s, &s2, sizeof(s)) != 0))
+                abort();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -32,6 +93,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     memcmp(&s, &s2, sizeof(s)) != 0)
                         abort();
         }
+        /* The input as a user file's payload. */
+        check_user_payload((const char *)data, size);
         /* The input as a slot file image (only 8192-byte inputs can pass). */
         {
                 static unsigned char slot[SLOTS_SLOT_SIZE];
@@ -45,6 +108,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             memcmp(p2, payload, plen) != 0)
                                 abort();
                         (void)state_parse((const char *)payload, plen, &s, err, sizeof(err));
+                        /* a user file: its current slot's payload */
+                        check_user_payload((const char *)payload, plen);
                 }
                 /* Any input up to a slot's size as a payload: encoded, it decodes back. */
                 if (size > 0 && size <= SLOTS_PAYLOAD_MAX) {

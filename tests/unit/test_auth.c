@@ -16,6 +16,7 @@
 #include "options.h"
 #include "store.h"
 #include "testutil.h"
+#include "userfile.h"
 
 #define SECRET "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 #define T0     1700000000LL /* 20 s into step 56666666 */
@@ -395,29 +396,74 @@ START_TEST(verify_window_zero)
 }
 END_TEST
 
+/*
+ * users/alice with alice's record as stored (up to its first end line,
+ * found here without userfile.c) followed by `state` (NULL: none).
+ */
+static void put_state_text(const char *state)
+{
+        char p[800], *payload, *end;
+        size_t len = 0;
+
+        tu_join(p, sizeof(p), sdir, "users/alice");
+        payload = tu_read_slot_payload(p, &len);
+        end = strstr(payload, "\nend\n");
+        ck_assert_ptr_nonnull(end);
+        end[5] = '\0';
+        tu_write_user_file(p, 9, payload, state);
+        free(payload);
+}
+
+/* The bytes and mtime of a file, to show that a check wrote nothing. */
+static char *whole_file(const char *rel, size_t *len, struct timespec *mtime)
+{
+        char p[800];
+        struct stat sb;
+
+        tu_join(p, sizeof(p), sdir, rel);
+        ck_assert_int_eq(lstat(p, &sb), 0);
+        *mtime = sb.st_mtim;
+        return tu_read_file(p, len);
+}
+
 START_TEST(verify_missing_state)
 {
-        char code[16], p[800];
+        char code[16], p[800], *before, *after;
+        struct timespec t0, t1;
+        size_t blen = 0, alen = 0;
         struct auth_outcome out;
+        struct otp_state s;
 
-        tu_join(p, sizeof(p), sdir, "state/alice");
-        ck_assert_int_eq(unlink(p), 0);
+        /* the record without its state (lost): refused, and no fresh state is made */
+        put_state_text(NULL);
+        before = whole_file("users/alice", &blen, &t0);
         code_at(T0, code);
         ck_assert_int_eq(check(code, T0, &out), MAILOTP_ERR_STATE);
         ck_assert_str_ne(err, "");
+        after = whole_file("users/alice", &alen, &t1);
+        ck_assert_uint_eq(alen, blen);
+        ck_assert_mem_eq(after, before, alen);
+        ck_assert(t1.tv_sec == t0.tv_sec && t1.tv_nsec == t0.tv_nsec);
+        free(before);
+        free(after);
+        ck_assert_int_eq(store_state_load(st, "alice", &s, err, sizeof(err)),
+                         MAILOTP_ERR_NOT_FOUND);
+        /* the whole user file gone (the caller still holds the record): the same */
+        tu_join(p, sizeof(p), sdir, "users/alice");
+        ck_assert_int_eq(unlink(p), 0);
+        ck_assert_int_eq(check(code, T0, &out), MAILOTP_ERR_STATE);
         ck_assert(!tu_exists(p)); /* not silently recreated */
 }
 END_TEST
 
 START_TEST(verify_corrupt_state)
 {
-        /* a complete file (with its end line) whose content is wrong */
+        /* a complete state (with its end line) whose content is wrong */
         static const char bad[] = "version = 1\nfailures = lots\nlocked_until = 0\nend\n";
-        char code[16], p[800];
+        char code[16];
         struct auth_outcome out;
 
-        tu_join(p, sizeof(p), sdir, "state/alice");
-        tu_write_file(p, bad, sizeof(bad) - 1, 0600);
+        put_state_text(bad);
         code_at(T0, code);
         ck_assert_int_eq(check(code, T0, &out), MAILOTP_ERR_FORMAT);
 }
@@ -428,11 +474,10 @@ START_TEST(verify_truncated_state_fails_closed)
         /* a state cut at a line boundary (end line lost) is refused, not read as no lockout */
         static const char cut[] = "# pam_mailotp user state: do not edit\nversion = 1\n"
                                   "failures = 9\nlocked_until = 1700009999\n";
-        char code[16], p[800];
+        char code[16];
         struct auth_outcome out;
 
-        tu_join(p, sizeof(p), sdir, "state/alice");
-        tu_write_file(p, cut, sizeof(cut) - 1, 0600);
+        put_state_text(cut);
         code_at(T0, code);
         ck_assert_int_eq(check(code, T0, &out), MAILOTP_ERR_FORMAT);
 }
@@ -443,10 +488,57 @@ START_TEST(verify_unsafe_state)
         char code[16], p[800];
         struct auth_outcome out;
 
-        tu_join(p, sizeof(p), sdir, "state/alice");
+        tu_join(p, sizeof(p), sdir, "users/alice");
         ck_assert_int_eq(chmod(p, 0644), 0);
         code_at(T0, code);
         ck_assert_int_eq(check(code, T0, &out), MAILOTP_ERR_UNSAFE_FILE);
+}
+END_TEST
+
+/*
+ * alice as a 0.2.0 store left her (records/alice, state/alice): her first
+ * login reads her there and moves her into users/alice.
+ */
+START_TEST(verify_legacy_user_moved_by_first_login)
+{
+        char code[16], p[800], *payload, *end;
+        struct auth_outcome out;
+        size_t len = 0, rlen;
+
+        tu_join(p, sizeof(p), sdir, "users/alice");
+        payload = tu_read_slot_payload(p, &len);
+        ck_assert_int_eq(unlink(p), 0);
+        end = strstr(payload, "\nend\n");
+        ck_assert_ptr_nonnull(end);
+        rlen = (size_t)(end - payload) + 5;
+        tu_join(p, sizeof(p), sdir, "records");
+        ck_assert_int_eq(mkdir(p, 0700), 0);
+        tu_join(p, sizeof(p), sdir, "records/alice");
+        tu_write_file(p, payload, rlen, 0600);
+        tu_join(p, sizeof(p), sdir, "state");
+        ck_assert_int_eq(mkdir(p, 0700), 0);
+        tu_join(p, sizeof(p), sdir, "state/alice");
+        tu_write_user_file(p, 1, payload + rlen, NULL);
+        code_at(T0, code);
+        ck_assert_msg(check(code, T0, &out) == MAILOTP_OK, "%s", err);
+        ck_assert(!tu_exists(p));
+        tu_join(p, sizeof(p), sdir, "records/alice");
+        {
+                size_t mlen = 0;
+                char *moved = tu_read_file(p, &mlen);
+
+                ck_assert_ptr_nonnull(moved);
+                ck_assert_str_eq(moved, USERFILE_MOVED);
+                free(moved);
+        }
+        free(payload);
+        tu_join(p, sizeof(p), sdir, "users/alice");
+        payload = tu_read_slot_payload(p, &len);
+        ck_assert_uint_gt(len, rlen);
+        ck_assert_ptr_nonnull(strstr(payload, "\nlast_step = 56666666\n"));
+        free(payload);
+        ck_assert_uint_eq(stored().last_step, (uint64_t)T0 / 30);
+        ck_assert_int_eq(check(code, T0, &out), MAILOTP_ERR_REPLAY);
 }
 END_TEST
 
@@ -569,7 +661,7 @@ static void assert_unchanged(struct snapshot *before, const char *rel)
         ck_assert_int_eq(now.exists, before->exists);
         /* a replacement is an atomic rename: a new inode (compare right after one call,
          * as the old number may be reused by a second rewrite); an in-place write
-         * (the state's slots) changes the mtime */
+         * (the user file's slots) changes the mtime */
         ck_assert_msg(now.ino == before->ino, "%s was rewritten (new inode)", rel);
         ck_assert_msg(now.mtime.tv_sec == before->mtime.tv_sec &&
                           now.mtime.tv_nsec == before->mtime.tv_nsec,
@@ -587,6 +679,7 @@ static void assert_unchanged(struct snapshot *before, const char *rel)
         do {                                                                                       \
                 struct snapshot snap_;                                                             \
                 snap(&snap_, rel);                                                                 \
+                ck_assert_msg(snap_.exists, "%s is missing", rel);                                 \
                 check_stmt;                                                                        \
                 assert_unchanged(&snap_, rel);                                                     \
         } while (0)
@@ -837,15 +930,17 @@ START_TEST(grace_replay_same_fingerprint_succeeds)
         ck_assert_int_eq(s.grace_until, T0 + 20);
         ck_assert_mem_eq(s.grace, fp, MAC_LEN);
         /* the mail client logs in again with the same string: accepted, nothing written */
-        snap(&before, "state/alice");
+        snap(&before, "users/alice");
+        ck_assert(before.exists);
         ck_assert_msg(check_grace(code, fp, T0 + 5, &out) == MAILOTP_OK, "%s", err);
         ck_assert_int_eq(out.reused, 1);
         ck_assert_uint_eq(out.failures, 0);
-        assert_unchanged(&before, "state/alice");
-        snap(&before, "state/alice");
+        assert_unchanged(&before, "users/alice");
+        snap(&before, "users/alice");
+        ck_assert(before.exists);
         ck_assert_msg(check_grace(code, fp, T0 + 20, &out) == MAILOTP_OK, "%s", err); /* edge */
         ck_assert_int_eq(out.reused, 1);
-        assert_unchanged(&before, "state/alice");
+        assert_unchanged(&before, "users/alice");
 }
 END_TEST
 
@@ -862,13 +957,13 @@ START_TEST(grace_other_fingerprint_is_replay)
         first_login(code, fp);
         /* a replay is refused and not counted: the state stays as it was */
         fingerprint("imap", "198.51.100.9", sub, other); /* another host */
-        LEAVES("state/alice",
+        LEAVES("users/alice",
                ck_assert_int_eq(check_grace(code, other, T0 + 5, &out), MAILOTP_ERR_REPLAY));
         ck_assert_int_eq(out.reused, 0);
         fingerprint("smtp", "192.0.2.1", sub, other); /* another service */
-        LEAVES("state/alice",
+        LEAVES("users/alice",
                ck_assert_int_eq(check_grace(code, other, T0 + 5, &out), MAILOTP_ERR_REPLAY));
-        LEAVES("state/alice",
+        LEAVES("users/alice",
                ck_assert_int_eq(check_grace(code, NULL, T0 + 5, &out), MAILOTP_ERR_REPLAY));
         ck_assert_uint_eq(stored().failures, 0);
 }
@@ -1406,13 +1501,13 @@ START_TEST(io_wrong_code_not_stored_is_an_error)
 
         wrong_code_at(T0, bad);
         fail_writes = 1;
-        LEAVES("state/alice", rc = check(bad, T0, &out));
+        LEAVES("users/alice", rc = check(bad, T0, &out));
         fail_writes = 0;
         /* not a plain "wrong code": the guess was not counted */
         ck_assert_msg(rc == MAILOTP_ERR_IO, "rc %s", mailotp_strerror(rc));
         ck_assert_str_ne(err, "");
         ck_assert_uint_eq(stored().failures, 0);
-        path_of(d, sizeof(d), "state");
+        path_of(d, sizeof(d), "users");
         ck_assert_uint_eq(tu_count_dot_entries(d), 0); /* no temporary file left */
         /* with a working disk it is counted */
         ck_assert_int_eq(check(bad, T0, &out), MAILOTP_ERR_MISMATCH);
@@ -1428,7 +1523,7 @@ START_TEST(io_right_code_not_stored_is_not_accepted)
 
         code_at(T0, code);
         fail_writes = 1;
-        LEAVES("state/alice", rc = check(code, T0, &out));
+        LEAVES("users/alice", rc = check(code, T0, &out));
         fail_writes = 0;
         /* the step could not be stored, so the code could be replayed: no */
         ck_assert_msg(rc != MAILOTP_OK, "accepted a code whose step was not stored");
@@ -1545,6 +1640,7 @@ static Suite *auth_suite(void)
         tcase_add_test(tc, verify_corrupt_state);
         tcase_add_test(tc, verify_truncated_state_fails_closed);
         tcase_add_test(tc, verify_unsafe_state);
+        tcase_add_test(tc, verify_legacy_user_moved_by_first_login);
         tcase_add_test(tc, verify_bad_secret_in_record);
         tcase_add_test(tc, verify_malformed_code_not_counted);
         tcase_add_test(tc, verify_lock_held_elsewhere);

@@ -2,10 +2,20 @@
 /*
  * store.c / store_file.c: the file backend on a private temporary directory,
  * opened with STORE_CREATE for setup (as the CLI does) and with 0 for
- * module-like opens.
+ * module-like opens.  A user's record and state live in one two-slot file,
+ * users/KEY (userfile.h); the 0.2.0 layout (records/KEY, state/KEY) is read,
+ * and moved into users/KEY by the first write.
  */
+/*
+ * This executable defines its own openat() (see moved_concurrently_seen);
+ * glibc's fortified inline openat() would clash with it.
+ */
+#undef _FORTIFY_SOURCE
+
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +27,7 @@
 #include "slots.h"
 #include "store.h"
 #include "testutil.h"
+#include "userfile.h"
 
 #define SECRET "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 #define PENDING_FILE                                                                               \
@@ -70,6 +81,181 @@ static void sub_path(char *out, size_t outsz, const char *sub, const char *name)
         } else {
                 tu_join(out, outsz, d, name);
         }
+}
+
+static void user_path(char *out, size_t outsz, const char *key)
+{
+        sub_path(out, outsz, "users", key);
+}
+
+static int sub_exists(const char *sub, const char *key)
+{
+        char p[800];
+
+        sub_path(p, sizeof(p), sub, key);
+        return tu_exists(p);
+}
+
+static void make_sub(const char *sub)
+{
+        char d[800];
+
+        sub_path(d, sizeof(d), sub, NULL);
+        ck_assert_msg(mkdir(d, 0700) == 0 || errno == EEXIST, "mkdir %s: %s", d, strerror(errno));
+}
+
+/* The text the store writes for a record or a state (record.c's format, see test_record.c). */
+static void fmt_record(const struct otp_record *r, char *buf, size_t bufsz)
+{
+        size_t len = 0;
+
+        ck_assert_int_eq(record_format(r, buf, bufsz, &len), MAILOTP_OK);
+        ck_assert_uint_eq(strlen(buf), len);
+}
+
+static void fmt_state(const struct otp_state *s, char *buf, size_t bufsz)
+{
+        size_t len = 0;
+
+        ck_assert_int_eq(state_format(s, buf, bufsz, &len), MAILOTP_OK);
+        ck_assert_uint_eq(strlen(buf), len);
+}
+
+/* users/KEY made by the test: slot 0 holds record then state (NULL: none), slot 1 nothing. */
+static void write_user(const char *key, const char *record, const char *state)
+{
+        char p[800];
+
+        make_sub("users");
+        user_path(p, sizeof(p), key);
+        tu_write_user_file(p, 1, record, state);
+}
+
+/* The current payload of users/KEY. */
+static char *user_payload(const char *key, size_t *len)
+{
+        char p[800];
+
+        user_path(p, sizeof(p), key);
+        return tu_read_slot_payload(p, len);
+}
+
+/* users/KEY's current payload is exactly record then state (NULL: nothing after the record). */
+static void assert_user_is(const char *key, const char *record, const char *state)
+{
+        size_t len = 0, rlen = strlen(record), slen = state != NULL ? strlen(state) : 0;
+        char *payload = user_payload(key, &len);
+
+        ck_assert_msg(len == rlen + slen && memcmp(payload, record, rlen) == 0 &&
+                          (slen == 0 || memcmp(payload + rlen, state, slen) == 0),
+                      "users/%s holds:\n%s\nexpected:\n%s%s", key, payload, record,
+                      state != NULL ? state : "");
+        free(payload);
+}
+
+/* The 0.2.0 layout: records/KEY (text) and state/KEY (two slots, or the text of 0.1.0). */
+static void write_legacy_record(const char *key, const char *text)
+{
+        char p[800];
+
+        make_sub("records");
+        sub_path(p, sizeof(p), "records", key);
+        tu_write_file(p, text, strlen(text), 0600);
+}
+
+static void write_legacy_state(const char *key, const char *text, int as_slots)
+{
+        char p[800];
+
+        make_sub("state");
+        sub_path(p, sizeof(p), "state", key);
+        if (as_slots)
+                tu_write_user_file(p, 1, text, NULL);
+        else
+                tu_write_file(p, text, strlen(text), 0600);
+}
+
+/* sub/KEY holds exactly text. */
+static void assert_file_is(const char *sub, const char *key, const char *text)
+{
+        char p[800], *got;
+        size_t len = 0;
+
+        sub_path(p, sizeof(p), sub, key);
+        got = tu_read_file(p, &len);
+        ck_assert_msg(got != NULL, "%s/%s is missing", sub, key);
+        ck_assert_msg(len == strlen(text) && memcmp(got, text, len) == 0,
+                      "%s/%s holds:\n%s\nexpected:\n%s", sub, key, got, text);
+        free(got);
+}
+
+/* A whole file with its inode and mtime, for "left exactly as it was" checks. */
+struct fsnap {
+        char *data;
+        size_t len;
+        ino_t ino;
+        struct timespec mtime;
+};
+
+static void fsnap_take(struct fsnap *s, const char *path)
+{
+        struct stat sb;
+
+        ck_assert_int_eq(lstat(path, &sb), 0);
+        s->ino = sb.st_ino;
+        s->mtime = sb.st_mtim;
+        s->data = tu_read_file(path, &s->len);
+        ck_assert_ptr_nonnull(s->data);
+}
+
+static void fsnap_same(struct fsnap *s, const char *path)
+{
+        struct stat sb;
+        size_t len = 0;
+        char *now;
+
+        ck_assert_int_eq(lstat(path, &sb), 0);
+        ck_assert_msg(sb.st_ino == s->ino, "%s was replaced", path);
+        ck_assert_msg(sb.st_mtim.tv_sec == s->mtime.tv_sec &&
+                          sb.st_mtim.tv_nsec == s->mtime.tv_nsec,
+                      "%s was written", path);
+        now = tu_read_file(path, &len);
+        ck_assert_ptr_nonnull(now);
+        ck_assert_uint_eq(len, s->len);
+        ck_assert_msg(memcmp(now, s->data, len) == 0, "%s changed", path);
+        free(now);
+        free(s->data);
+        s->data = NULL;
+}
+
+static enum mailotp_rc load_record(struct store *st, const char *key)
+{
+        struct otp_record r;
+
+        return store_record_load(st, key, &r, err, sizeof(err));
+}
+
+static enum mailotp_rc load_state(struct store *st, const char *key)
+{
+        struct otp_state s;
+
+        return store_state_load(st, key, &s, err, sizeof(err));
+}
+
+static enum mailotp_rc save_record(struct store *st, const char *key)
+{
+        struct otp_record r;
+
+        fill_record(&r);
+        return store_record_save(st, key, &r, err, sizeof(err));
+}
+
+static enum mailotp_rc save_state(struct store *st, const char *key)
+{
+        struct otp_state s;
+
+        state_init(&s);
+        return store_state_save(st, key, &s, err, sizeof(err));
 }
 
 /* ---- opening ------------------------------------------------------------------ */
@@ -155,7 +341,7 @@ START_TEST(record_round_trip)
 {
         struct store *st = open_store(STORE_CREATE);
         struct otp_record r, back;
-        char p[800];
+        char p[800], text[RECORD_MAX_SIZE];
         struct stat sb;
 
         fill_record(&r);
@@ -171,13 +357,21 @@ START_TEST(record_round_trip)
         ck_assert_uint_eq(back.period, 30);
         ck_assert_int_eq(back.created, 1700000000);
         ck_assert_int_eq(back.enabled, 1700000060);
-        sub_path(p, sizeof(p), "records", "alice");
+        user_path(p, sizeof(p), "alice");
         ck_assert_int_eq(lstat(p, &sb), 0);
+        ck_assert(S_ISREG(sb.st_mode));
         ck_assert_uint_eq(sb.st_mode & 07777, 0600);
-        sub_path(p, sizeof(p), "records", NULL);
+        ck_assert_int_eq(sb.st_size, SLOTS_FILE_SIZE);
+        /* no state yet: the payload is the record alone */
+        fmt_record(&r, text, sizeof(text));
+        assert_user_is("alice", text, NULL);
+        sub_path(p, sizeof(p), "users", NULL);
         ck_assert_int_eq(lstat(p, &sb), 0);
         ck_assert_uint_eq(sb.st_mode & 07777, 0700);
         ck_assert_uint_eq(tu_count_dot_entries(p), 0);
+        /* nothing in the 0.2.0 layout */
+        ck_assert(!sub_exists("records", NULL));
+        ck_assert(!sub_exists("state", NULL));
         store_close(st);
 }
 END_TEST
@@ -214,18 +408,20 @@ START_TEST(record_load_missing)
 }
 END_TEST
 
-START_TEST(record_load_no_records_dir)
+START_TEST(record_load_no_user_dirs)
 {
         struct store *st;
         struct otp_record r;
-        char p[800];
 
         ck_assert_int_eq(mkdir(sdir, 0700), 0);
         st = open_store(0);
         ck_assert_int_eq(store_record_load(st, "alice", &r, err, sizeof(err)),
                          MAILOTP_ERR_NOT_FOUND);
-        sub_path(p, sizeof(p), "records", NULL);
-        ck_assert(!tu_exists(p)); /* not created by a module-like open */
+        ck_assert_int_eq(load_state(st, "alice"), MAILOTP_ERR_NOT_FOUND);
+        /* not created by a module-like open */
+        ck_assert(!sub_exists("users", NULL));
+        ck_assert(!sub_exists("records", NULL));
+        ck_assert(!sub_exists("state", NULL));
         store_close(st);
 }
 END_TEST
@@ -235,16 +431,16 @@ START_TEST(record_save_without_create_needs_dir)
         struct store *st;
         struct otp_record r;
         enum mailotp_rc rc;
-        char p[800];
 
         ck_assert_int_eq(mkdir(sdir, 0700), 0);
         st = open_store(0);
         fill_record(&r);
-        /* a module-like open never creates records/: the save fails (not found or I/O) */
+        /* a module-like open never creates users/ nor records/: the save fails */
         rc = store_record_save(st, "alice", &r, err, sizeof(err));
         ck_assert_msg(rc == MAILOTP_ERR_NOT_FOUND || rc == MAILOTP_ERR_IO, "rc %d", (int)rc);
-        sub_path(p, sizeof(p), "records", NULL);
-        ck_assert(!tu_exists(p));
+        ck_assert(!sub_exists("users", NULL));
+        ck_assert(!sub_exists("records", NULL));
+        ck_assert(!sub_exists("state", NULL));
         store_close(st);
 }
 END_TEST
@@ -255,15 +451,19 @@ START_TEST(record_load_corrupt_and_unsafe)
         struct otp_record r;
         char p[800];
 
-        fill_record(&r);
-        ck_assert_int_eq(store_record_save(st, "alice", &r, err, sizeof(err)), MAILOTP_OK);
-        sub_path(p, sizeof(p), "records", "alice");
-        tu_write_file(p, "version = 1\nstatus = enabled\nend\n", 34, 0600);
+        ck_assert_int_eq(save_record(st, "alice"), MAILOTP_OK);
+        user_path(p, sizeof(p), "alice");
+        write_user("alice", "version = 1\nstatus = enabled\nend\n", NULL);
         ck_assert_int_eq(store_record_load(st, "alice", &r, err, sizeof(err)), MAILOTP_ERR_FORMAT);
-        ck_assert_str_eq(r.secret, "");                             /* wiped */
-        tu_write_file(p, PENDING_FILE, strlen(PENDING_FILE), 0600); /* the fixture is valid */
+        ck_assert_str_eq(r.secret, "");          /* wiped */
+        write_user("alice", PENDING_FILE, NULL); /* the fixture is valid */
         ck_assert_msg(store_record_load(st, "alice", &r, err, sizeof(err)) == MAILOTP_OK, "%s",
                       err);
+        ck_assert_int_eq(r.status, OTP_STATUS_PENDING);
+        /* the record part ends at its end line: a bad state after it is the state's business */
+        write_user("alice", PENDING_FILE, "garbage\nend\n");
+        ck_assert_int_eq(store_record_load(st, "alice", &r, err, sizeof(err)), MAILOTP_OK);
+        ck_assert_int_eq(load_state(st, "alice"), MAILOTP_ERR_FORMAT);
         ck_assert_int_eq(chmod(p, 0644), 0);
         ck_assert_int_eq(store_record_load(st, "alice", &r, err, sizeof(err)),
                          MAILOTP_ERR_UNSAFE_FILE);
@@ -280,16 +480,15 @@ START_TEST(record_too_large)
         struct store *st = open_store(STORE_CREATE);
         struct otp_record r;
         char p[800];
-        char *big = malloc(RECORD_MAX_SIZE + 2);
+        char *big = calloc(1, SLOTS_FILE_SIZE + 1);
 
         ck_assert_ptr_nonnull(big);
-        fill_record(&r);
-        ck_assert_int_eq(store_record_save(st, "alice", &r, err, sizeof(err)), MAILOTP_OK);
-        memset(big, '\n', RECORD_MAX_SIZE + 1);
-        sub_path(p, sizeof(p), "records", "alice");
-        tu_write_file(p, big, RECORD_MAX_SIZE + 1, 0600);
+        ck_assert_int_eq(save_record(st, "alice"), MAILOTP_OK);
+        user_path(p, sizeof(p), "alice");
+        tu_write_file(p, big, SLOTS_FILE_SIZE + 1, 0600);
         ck_assert_int_eq(store_record_load(st, "alice", &r, err, sizeof(err)),
                          MAILOTP_ERR_UNSAFE_FILE);
+        ck_assert_int_eq(load_state(st, "alice"), MAILOTP_ERR_UNSAFE_FILE);
         free(big);
         store_close(st);
 }
@@ -299,13 +498,11 @@ START_TEST(record_save_inconsistent)
 {
         struct store *st = open_store(STORE_CREATE);
         struct otp_record r;
-        char p[800];
 
         fill_record(&r);
         r.digits = 9;
         ck_assert_int_eq(store_record_save(st, "alice", &r, err, sizeof(err)), MAILOTP_ERR_INVALID);
-        sub_path(p, sizeof(p), "records", "alice");
-        ck_assert(!tu_exists(p));
+        ck_assert(!sub_exists("users", "alice"));
         store_close(st);
 }
 END_TEST
@@ -316,12 +513,10 @@ START_TEST(stale_temp_file_ignored)
         struct otp_record r;
         char p[800], d[800];
 
-        /* a crashed writer's temp file, with a valid record in it */
-        sub_path(d, sizeof(d), "records", NULL);
-        /* STORE_CREATE already made records/: tolerate it existing */
-        ck_assert_msg(mkdir(d, 0700) == 0 || errno == EEXIST, "mkdir %s: %s", d, strerror(errno));
-        sub_path(p, sizeof(p), "records", ".alice.0123456789ab");
-        tu_write_file(p, PENDING_FILE, strlen(PENDING_FILE), 0600);
+        /* a crashed writer's temp file, with a valid user file in it */
+        sub_path(d, sizeof(d), "users", NULL);
+        sub_path(p, sizeof(p), "users", ".alice.0123456789ab");
+        tu_write_user_file(p, 1, PENDING_FILE, NULL);
         ck_assert_int_eq(store_record_load(st, "alice", &r, err, sizeof(err)),
                          MAILOTP_ERR_NOT_FOUND);
         fill_record(&r);
@@ -341,6 +536,7 @@ START_TEST(state_round_trip)
         struct store *st = open_store(STORE_CREATE);
         struct otp_state s, back;
 
+        ck_assert_int_eq(save_record(st, "alice"), MAILOTP_OK);
         state_init(&s);
         s.has_last_step = 1;
         s.last_step = 56666667;
@@ -348,7 +544,7 @@ START_TEST(state_round_trip)
         s.locked_until = 1700000500;
         s.last_failure = 1700000400;
         s.last_success = 1700000001;
-        ck_assert_int_eq(store_state_save(st, "alice", &s, err, sizeof(err)), MAILOTP_OK);
+        ck_assert_msg(store_state_save(st, "alice", &s, err, sizeof(err)) == MAILOTP_OK, "%s", err);
         store_close(st);
         st = open_store(0);
         ck_assert_int_eq(store_state_load(st, "alice", &back, err, sizeof(err)), MAILOTP_OK);
@@ -358,6 +554,8 @@ START_TEST(state_round_trip)
         ck_assert_int_eq(back.locked_until, 1700000500);
         ck_assert_int_eq(back.last_failure, 1700000400);
         ck_assert_int_eq(back.last_success, 1700000001);
+        ck_assert_int_eq(load_record(st, "alice"), MAILOTP_OK);
+        ck_assert(!sub_exists("state", NULL));
         store_close(st);
 }
 END_TEST
@@ -374,6 +572,12 @@ START_TEST(state_load_missing)
         ck_assert_int_eq(store_state_load(st, "alice", &s, err, sizeof(err)),
                          MAILOTP_ERR_NOT_FOUND);
         ck_assert_int_eq(s.has_last_step, 0);
+        /* a record without a state (a pending enrollment): no state */
+        write_user("alice", PENDING_FILE, NULL);
+        s.failures = 7;
+        ck_assert_int_eq(store_state_load(st, "alice", &s, err, sizeof(err)),
+                         MAILOTP_ERR_NOT_FOUND);
+        ck_assert_uint_eq(s.failures, 0);
         store_close(st);
 }
 END_TEST
@@ -382,18 +586,46 @@ START_TEST(state_corrupt)
 {
         struct store *st = open_store(STORE_CREATE);
         struct otp_state s;
-        char p[800];
 
-        state_init(&s);
-        ck_assert_int_eq(store_state_save(st, "alice", &s, err, sizeof(err)), MAILOTP_OK);
-        sub_path(p, sizeof(p), "state", "alice");
-        tu_write_file(p, "garbage\nend\n", 12, 0600);
+        write_user("alice", PENDING_FILE, "garbage\nend\n");
         ck_assert_int_eq(store_state_load(st, "alice", &s, err, sizeof(err)), MAILOTP_ERR_FORMAT);
+        ck_assert_str_ne(err, "");
+        /* the same file with a good state */
+        write_user("alice", PENDING_FILE, "version = 1\nfailures = 2\nlocked_until = 0\nend\n");
+        ck_assert_msg(store_state_load(st, "alice", &s, err, sizeof(err)) == MAILOTP_OK, "%s", err);
+        ck_assert_uint_eq(s.failures, 2);
         store_close(st);
 }
 END_TEST
 
-/* The state file's two slots (slots.h), read back independently of slots.c. */
+/* A state needs a record to live with: without one it is refused and nothing is made. */
+START_TEST(state_save_needs_a_record)
+{
+        struct store *st = open_store(STORE_CREATE);
+        struct fsnap before;
+        char p[800];
+
+        ck_assert_int_eq(save_state(st, "alice"), MAILOTP_ERR_NOT_FOUND);
+        ck_assert_str_ne(err, "");
+        ck_assert(!sub_exists("users", "alice"));
+        ck_assert(!sub_exists("records", NULL));
+        ck_assert(!sub_exists("state", NULL));
+        /* the same with the 0.2.0 directories present, and a 0.2.0 state without its record */
+        make_sub("records");
+        write_legacy_state("alice", "version = 1\nfailures = 4\nlocked_until = 0\nend\n", 1);
+        sub_path(p, sizeof(p), "state", "alice");
+        fsnap_take(&before, p);
+        ck_assert_int_eq(save_state(st, "alice"), MAILOTP_ERR_NOT_FOUND);
+        ck_assert(!sub_exists("users", "alice"));
+        ck_assert(!sub_exists("records", "alice"));
+        fsnap_same(&before, p);
+        sub_path(p, sizeof(p), "users", NULL);
+        ck_assert_uint_eq(tu_count_dot_entries(p), 0);
+        store_close(st);
+}
+END_TEST
+
+/* The user file's two slots (slots.h), read back independently of slots.c. */
 static uint64_t slot_seq(const unsigned char *image, int i)
 {
         uint64_t v = 0;
@@ -403,18 +635,23 @@ static uint64_t slot_seq(const unsigned char *image, int i)
         return v;
 }
 
-static unsigned char *read_state_image(const char *key, struct stat *sb)
+static unsigned char *read_image(const char *sub, const char *key, struct stat *sb)
 {
         char p[800];
         size_t len = 0;
         unsigned char *image;
 
-        sub_path(p, sizeof(p), "state", key);
+        sub_path(p, sizeof(p), sub, key);
         ck_assert_int_eq(lstat(p, sb), 0);
         image = (unsigned char *)tu_read_file(p, &len);
         ck_assert_ptr_nonnull(image);
         ck_assert_uint_eq(len, SLOTS_FILE_SIZE);
         return image;
+}
+
+static unsigned char *read_user_image(const char *key, struct stat *sb)
+{
+        return read_image("users", key, sb);
 }
 
 static void save_failures(struct store *st, unsigned failures)
@@ -437,27 +674,57 @@ static unsigned load_failures(struct store *st)
 START_TEST(state_written_in_place_alternating_slots)
 {
         struct store *st = open_store(STORE_CREATE);
+        struct otp_record r;
         struct stat first, sb;
         unsigned char *image;
+        char rtext[RECORD_MAX_SIZE], r2text[RECORD_MAX_SIZE], *payload, *state_part;
+        size_t len = 0, rlen;
 
-        save_failures(st, 1); /* a new file: slot 0, number 1 */
-        image = read_state_image("alice", &first);
+        fill_record(&r);
+        ck_assert_int_eq(store_record_save(st, "alice", &r, err, sizeof(err)), MAILOTP_OK);
+        fmt_record(&r, rtext, sizeof(rtext));
+        rlen = strlen(rtext);
+        image = read_user_image("alice", &first); /* a new file: slot 0, number 1 */
         ck_assert_uint_eq(slot_seq(image, 0), 1);
         ck_assert_uint_eq(slot_seq(image, 1), 0);
         ck_assert_mem_eq(image, "MOTPSLOT", 8);
         free(image);
-        for (unsigned i = 2; i <= 5; i++) {
+        for (unsigned i = 1; i <= 5; i++) {
                 save_failures(st, i);
-                image = read_state_image("alice", &sb);
+                image = read_user_image("alice", &sb);
                 /* the same file, its older slot overwritten with the next number */
                 ck_assert_uint_eq(sb.st_ino, first.st_ino);
                 ck_assert_uint_eq(sb.st_nlink, 1);
                 ck_assert_uint_eq(sb.st_mode & 07777, 0600);
-                ck_assert_uint_eq(slot_seq(image, (int)((i - 1) % 2)), i);
-                ck_assert_uint_eq(slot_seq(image, (int)(i % 2)), i - 1);
+                ck_assert_uint_eq(slot_seq(image, (int)(i % 2)), i + 1);
+                ck_assert_uint_eq(slot_seq(image, (int)((i + 1) % 2)), i);
                 free(image);
                 ck_assert_uint_eq(load_failures(st), i);
+                /* the record part, byte for byte as the record write left it */
+                payload = user_payload("alice", &len);
+                ck_assert_uint_gt(len, rlen);
+                ck_assert_mem_eq(payload, rtext, rlen);
+                free(payload);
+                ck_assert_int_eq(load_record(st, "alice"), MAILOTP_OK);
         }
+        /* a record write goes in place too, and keeps the state part byte for byte */
+        payload = user_payload("alice", &len);
+        state_part = strdup(payload + rlen);
+        ck_assert_ptr_nonnull(state_part);
+        free(payload);
+        r.status = OTP_STATUS_PENDING;
+        r.enabled = 0;
+        r.created = 1700000999;
+        ck_assert_int_eq(store_record_save(st, "alice", &r, err, sizeof(err)), MAILOTP_OK);
+        fmt_record(&r, r2text, sizeof(r2text));
+        image = read_user_image("alice", &sb);
+        ck_assert_uint_eq(sb.st_ino, first.st_ino);
+        ck_assert_uint_eq(slot_seq(image, 0), 7);
+        ck_assert_uint_eq(slot_seq(image, 1), 6);
+        free(image);
+        assert_user_is("alice", r2text, state_part);
+        ck_assert_uint_eq(load_failures(st), 5);
+        free(state_part);
         store_close(st);
 }
 END_TEST
@@ -470,38 +737,45 @@ START_TEST(state_torn_slot_falls_back)
         char p[800];
         struct otp_state s;
 
-        save_failures(st, 1);
-        save_failures(st, 2); /* slot 1 is the newest */
-        image = read_state_image("alice", &sb);
-        sub_path(p, sizeof(p), "state", "alice");
+        ck_assert_int_eq(save_record(st, "alice"), MAILOTP_OK); /* slot 0, number 1 */
+        save_failures(st, 1);                                   /* slot 1, number 2 */
+        save_failures(st, 2);                                   /* slot 0, number 3 */
+        save_failures(st, 3);                                   /* slot 1, number 4: newest */
+        image = read_user_image("alice", &sb);
+        ck_assert_uint_eq(slot_seq(image, 1), 4);
+        user_path(p, sizeof(p), "alice");
         /* Damage the newest slot anywhere in its header or payload: the older one counts. */
         for (size_t off = 0; off < SLOTS_HEADER_SIZE + 40; off++) {
                 image[SLOTS_SLOT_SIZE + off] ^= 0x20;
                 tu_write_file(p, (const char *)image, SLOTS_FILE_SIZE, 0600);
-                ck_assert_msg(load_failures(st) == 1, "byte %zu flipped", off);
+                ck_assert_msg(load_failures(st) == 2, "byte %zu flipped", off);
+                ck_assert_int_eq(load_record(st, "alice"), MAILOTP_OK);
                 image[SLOTS_SLOT_SIZE + off] ^= 0x20;
         }
         /* A write after a torn slot overwrites the torn one, not the good one. */
         image[SLOTS_SLOT_SIZE + 30] ^= 0x20;
         tu_write_file(p, (const char *)image, SLOTS_FILE_SIZE, 0600);
-        save_failures(st, 3);
+        save_failures(st, 4);
         free(image);
-        image = read_state_image("alice", &sb);
-        ck_assert_uint_eq(slot_seq(image, 0), 1);
-        ck_assert_uint_eq(slot_seq(image, 1), 2);
-        ck_assert_uint_eq(load_failures(st), 3);
-        /* Both slots damaged: refused, never read as a fresh state. */
+        image = read_user_image("alice", &sb);
+        ck_assert_uint_eq(slot_seq(image, 0), 3);
+        ck_assert_uint_eq(slot_seq(image, 1), 4);
+        ck_assert_uint_eq(load_failures(st), 4);
+        ck_assert_int_eq(load_record(st, "alice"), MAILOTP_OK);
+        /* Both slots damaged: refused, never read as a fresh state or as no record. */
         image[30] ^= 0x20;
         image[SLOTS_SLOT_SIZE + 30] ^= 0x20;
         tu_write_file(p, (const char *)image, SLOTS_FILE_SIZE, 0600);
         ck_assert_int_eq(store_state_load(st, "alice", &s, err, sizeof(err)), MAILOTP_ERR_FORMAT);
         ck_assert_str_ne(err, "");
+        ck_assert_int_eq(load_record(st, "alice"), MAILOTP_ERR_FORMAT);
         /* Both slots valid with the same number: tampered, refused. */
         image[30] ^= 0x20;
         image[SLOTS_SLOT_SIZE + 30] ^= 0x20;
         memcpy(image + SLOTS_SLOT_SIZE, image, SLOTS_SLOT_SIZE);
         tu_write_file(p, (const char *)image, SLOTS_FILE_SIZE, 0600);
         ck_assert_int_eq(store_state_load(st, "alice", &s, err, sizeof(err)), MAILOTP_ERR_FORMAT);
+        ck_assert_int_eq(load_record(st, "alice"), MAILOTP_ERR_FORMAT);
         free(image);
         store_close(st);
 }
@@ -510,21 +784,29 @@ END_TEST
 START_TEST(state_cut_or_grown_refused)
 {
         struct store *st = open_store(STORE_CREATE);
+        struct fsnap before;
         struct stat sb;
         unsigned char *image;
         char p[800];
         struct otp_state s;
         static const size_t cuts[] = {0, 1, 8, 23, 24, 100, 4095, 4096, 4097, 8000, 8191};
 
+        ck_assert_int_eq(save_record(st, "alice"), MAILOTP_OK);
         save_failures(st, 1);
         save_failures(st, 2);
-        image = read_state_image("alice", &sb);
-        sub_path(p, sizeof(p), "state", "alice");
+        image = read_user_image("alice", &sb);
+        user_path(p, sizeof(p), "alice");
         for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
                 tu_write_file(p, (const char *)image, cuts[i], 0600);
                 ck_assert_msg(store_state_load(st, "alice", &s, err, sizeof(err)) ==
                                   MAILOTP_ERR_FORMAT,
                               "cut at %zu accepted", cuts[i]);
+                ck_assert_msg(load_record(st, "alice") == MAILOTP_ERR_FORMAT,
+                              "record of a file cut at %zu accepted", cuts[i]);
+                /* and not overwritten by a state write: it may hold the only record */
+                fsnap_take(&before, p);
+                ck_assert_int_eq(save_state(st, "alice"), MAILOTP_ERR_FORMAT);
+                fsnap_same(&before, p);
         }
         {
                 unsigned char *big = calloc(1, SLOTS_FILE_SIZE + 1);
@@ -534,6 +816,10 @@ START_TEST(state_cut_or_grown_refused)
                 tu_write_file(p, (const char *)big, SLOTS_FILE_SIZE + 1, 0600);
                 ck_assert_int_eq(store_state_load(st, "alice", &s, err, sizeof(err)),
                                  MAILOTP_ERR_UNSAFE_FILE);
+                ck_assert_int_eq(load_record(st, "alice"), MAILOTP_ERR_UNSAFE_FILE);
+                fsnap_take(&before, p);
+                ck_assert_int_eq(save_state(st, "alice"), MAILOTP_ERR_FORMAT);
+                fsnap_same(&before, p);
                 free(big);
         }
         free(image);
@@ -541,59 +827,725 @@ START_TEST(state_cut_or_grown_refused)
 }
 END_TEST
 
-START_TEST(state_text_of_0_1_0_read_then_converted)
+/*
+ * users/KEY without a usable record (no valid slot, no end line, cut, grown):
+ * a state write refuses it and leaves every byte; a record write (enroll
+ * --force) replaces it by the record alone.
+ */
+START_TEST(invalid_user_file_record_replaces_state_refuses)
 {
         struct store *st = open_store(STORE_CREATE);
-        static const char old[] = "# pam_mailotp user state: do not edit\nversion = 1\n"
-                                  "last_step = 56666667\nfailures = 3\nlocked_until = 0\n"
-                                  "last_failure = 1700000800\nlast_success = 1700000001\nend\n";
-        struct otp_state s;
+        unsigned char *image = calloc(1, SLOTS_FILE_SIZE + 1);
+        char p[800], rtext[RECORD_MAX_SIZE];
+        struct otp_record r;
+        struct fsnap before;
         struct stat sb;
-        unsigned char *image;
-        char p[800];
 
-        save_failures(st, 9); /* makes state/ */
-        sub_path(p, sizeof(p), "state", "alice");
-        tu_write_file(p, old, sizeof(old) - 1, 0600);
-        ck_assert_int_eq(store_state_load(st, "alice", &s, err, sizeof(err)), MAILOTP_OK);
-        ck_assert_uint_eq(s.failures, 3);
-        ck_assert_uint_eq(s.last_step, 56666667);
-        s.failures = 4;
-        ck_assert_int_eq(store_state_save(st, "alice", &s, err, sizeof(err)), MAILOTP_OK);
-        image = read_state_image("alice", &sb);
-        ck_assert_uint_eq(slot_seq(image, 0), 1);
+        ck_assert_ptr_nonnull(image);
+        fill_record(&r);
+        fmt_record(&r, rtext, sizeof(rtext));
+        user_path(p, sizeof(p), "alice");
+        for (int kind = 0; kind < 5; kind++) {
+                switch (kind) {
+                case 0: /* two empty slots */
+                        memset(image, 0, SLOTS_FILE_SIZE);
+                        tu_write_file(p, (const char *)image, SLOTS_FILE_SIZE, 0600);
+                        break;
+                case 1: /* a valid slot whose payload has no end line */
+                        write_user("alice", "version = 1\nstatus = enabled\n", NULL);
+                        break;
+                case 2: /* a valid slot whose payload has a NUL byte */
+                        tu_slot_image(1, "version = 1\n\0end\n", 17, NULL, 0, image);
+                        tu_write_file(p, (const char *)image, SLOTS_FILE_SIZE, 0600);
+                        break;
+                case 3: /* cut */
+                        tu_slot_image(1, PENDING_FILE, strlen(PENDING_FILE), NULL, 0, image);
+                        tu_write_file(p, (const char *)image, 100, 0600);
+                        break;
+                default: /* grown */
+                        tu_slot_image(1, PENDING_FILE, strlen(PENDING_FILE), NULL, 0, image);
+                        tu_write_file(p, (const char *)image, SLOTS_FILE_SIZE + 1, 0600);
+                        break;
+                }
+                ck_assert_msg(load_record(st, "alice") != MAILOTP_OK, "kind %d read", kind);
+                ck_assert_msg(load_record(st, "alice") != MAILOTP_ERR_NOT_FOUND, "kind %d", kind);
+                fsnap_take(&before, p);
+                ck_assert_msg(save_state(st, "alice") == MAILOTP_ERR_FORMAT, "kind %d", kind);
+                ck_assert_str_ne(err, "");
+                fsnap_same(&before, p);
+                ck_assert_msg(store_record_save(st, "alice", &r, err, sizeof(err)) == MAILOTP_OK,
+                              "kind %d: %s", kind, err);
+                ck_assert_int_eq(lstat(p, &sb), 0);
+                ck_assert_int_eq(sb.st_size, SLOTS_FILE_SIZE);
+                assert_user_is("alice", rtext, NULL);
+                ck_assert_int_eq(load_record(st, "alice"), MAILOTP_OK);
+                ck_assert_int_eq(load_state(st, "alice"), MAILOTP_ERR_NOT_FOUND);
+                ck_assert_int_eq(save_state(st, "alice"), MAILOTP_OK);
+        }
         free(image);
-        ck_assert_uint_eq(load_failures(st), 4);
         store_close(st);
 }
 END_TEST
 
-START_TEST(state_in_place_write_refuses_unsafe_file)
+/*
+ * Record and state share one slot of SLOTS_PAYLOAD_MAX bytes: a write that
+ * would not fit is refused and changes nothing; one that fits exactly is
+ * taken.  The parts are padded with a comment line, which both parsers skip.
+ */
+static char *padded(const char *text, size_t total)
+{
+        size_t len = strlen(text);
+        char *out;
+
+        ck_assert_uint_ge(total, len + 3);
+        out = malloc(total + 1);
+        ck_assert_ptr_nonnull(out);
+        out[0] = '#';
+        memset(out + 1, 'x', total - len - 2);
+        out[total - len - 1] = '\n';
+        memcpy(out + total - len, text, len + 1);
+        ck_assert_uint_eq(strlen(out), total);
+        return out;
+}
+
+START_TEST(payload_too_big_refused)
 {
         struct store *st = open_store(STORE_CREATE);
-        char p[800], q[800];
+        char p[800], rtext[RECORD_MAX_SIZE], stext[SLOTS_PAYLOAD_MAX], *big, *small;
+        struct otp_record r;
+        struct otp_state s;
+        struct fsnap before;
+        size_t rlen, slen;
+
+        fill_record(&r);
+        fmt_record(&r, rtext, sizeof(rtext));
+        state_init(&s);
+        s.failures = 1;
+        fmt_state(&s, stext, sizeof(stext));
+        rlen = strlen(rtext);
+        slen = strlen(stext);
+        user_path(p, sizeof(p), "alice");
+        /* a state write next to a big record part */
+        big = padded(rtext, SLOTS_PAYLOAD_MAX - slen + 1);
+        write_user("alice", big, NULL);
+        ck_assert_int_eq(load_record(st, "alice"), MAILOTP_OK);
+        fsnap_take(&before, p);
+        ck_assert_int_eq(store_state_save(st, "alice", &s, err, sizeof(err)), MAILOTP_ERR_INVALID);
+        ck_assert_str_ne(err, "");
+        fsnap_same(&before, p);
+        free(big);
+        big = padded(rtext, SLOTS_PAYLOAD_MAX - slen);
+        write_user("alice", big, NULL);
+        ck_assert_msg(store_state_save(st, "alice", &s, err, sizeof(err)) == MAILOTP_OK, "%s", err);
+        assert_user_is("alice", big, stext);
+        ck_assert_uint_eq(load_failures(st), 1);
+        free(big);
+        /* a record write next to a big state part: one byte too many, then a full slot */
+        small = padded("end\n", rlen - 1);
+        big = padded(stext, SLOTS_PAYLOAD_MAX - (rlen - 1));
+        write_user("alice", small, big);
+        ck_assert_uint_eq(load_failures(st), 1);
+        fsnap_take(&before, p);
+        ck_assert_int_eq(store_record_save(st, "alice", &r, err, sizeof(err)), MAILOTP_ERR_INVALID);
+        ck_assert_str_ne(err, "");
+        fsnap_same(&before, p);
+        free(big);
+        big = padded(stext, SLOTS_PAYLOAD_MAX - rlen);
+        write_user("alice", small, big);
+        ck_assert_msg(store_record_save(st, "alice", &r, err, sizeof(err)) == MAILOTP_OK, "%s",
+                      err);
+        assert_user_is("alice", rtext, big);
+        ck_assert_uint_eq(load_failures(st), 1);
+        free(big);
+        free(small);
+        store_close(st);
+}
+END_TEST
+
+/* users/KEY that is not safe to trust is refused by every read and every write. */
+START_TEST(user_file_unsafe_refused_by_reads_and_writes)
+{
+        struct store *st = open_store(STORE_CREATE);
+        struct fsnap before;
         struct stat sb;
         unsigned char *image;
+        char p[800], q[800];
 
+        ck_assert_int_eq(save_record(st, "alice"), MAILOTP_OK);
         save_failures(st, 1);
-        sub_path(p, sizeof(p), "state", "alice");
+        user_path(p, sizeof(p), "alice");
         tu_join(q, sizeof(q), base, "elsewhere");
-        ck_assert_int_eq(link(p, q), 0); /* a second name: writing would change it too */
-        ck_assert_int_eq(store_state_save(st, "alice", &(struct otp_state){0}, err, sizeof(err)),
-                         MAILOTP_ERR_UNSAFE_FILE);
-        image = read_state_image("alice", &sb);
-        ck_assert_uint_eq(slot_seq(image, 1), 0); /* not written */
-        free(image);
-        ck_assert_int_eq(unlink(q), 0);
-        ck_assert_int_eq(chmod(p, 0640), 0);
-        ck_assert_int_eq(store_state_save(st, "alice", &(struct otp_state){0}, err, sizeof(err)),
-                         MAILOTP_ERR_UNSAFE_FILE);
-        ck_assert_int_eq(chmod(p, 0600), 0);
+        for (int kind = 0; kind < 3; kind++) {
+                switch (kind) {
+                case 0: /* a second name: writing would change it too */
+                        ck_assert_int_eq(link(p, q), 0);
+                        break;
+                case 1:
+                        ck_assert_int_eq(chmod(p, 0640), 0);
+                        break;
+                default: /* another owner (needs root) */
+                        if (geteuid() != 0)
+                                continue;
+                        ck_assert_int_eq(chown(p, geteuid() + 1, (gid_t)-1), 0);
+                        break;
+                }
+                fsnap_take(&before, p);
+                ck_assert_msg(load_record(st, "alice") == MAILOTP_ERR_UNSAFE_FILE, "kind %d", kind);
+                ck_assert_msg(load_state(st, "alice") == MAILOTP_ERR_UNSAFE_FILE, "kind %d", kind);
+                ck_assert_msg(save_state(st, "alice") == MAILOTP_ERR_UNSAFE_FILE, "kind %d", kind);
+                ck_assert_msg(save_record(st, "alice") == MAILOTP_ERR_UNSAFE_FILE, "kind %d", kind);
+                fsnap_same(&before, p);
+                image = read_user_image("alice", &sb);
+                ck_assert_uint_eq(slot_seq(image, 1), 2); /* not written */
+                ck_assert_uint_eq(slot_seq(image, 0), 1);
+                free(image);
+                switch (kind) {
+                case 0:
+                        ck_assert_int_eq(unlink(q), 0);
+                        break;
+                case 1:
+                        ck_assert_int_eq(chmod(p, 0600), 0);
+                        break;
+                default:
+                        ck_assert_int_eq(chown(p, geteuid(), (gid_t)-1), 0);
+                        break;
+                }
+                ck_assert_uint_eq(load_failures(st), 1); /* the same file is fine again */
+        }
+        /* a symbolic link, even to where a user file could be made */
         ck_assert_int_eq(unlink(p), 0);
         ck_assert_int_eq(symlink(q, p), 0);
-        ck_assert_int_eq(store_state_save(st, "alice", &(struct otp_state){0}, err, sizeof(err)),
-                         MAILOTP_ERR_UNSAFE_FILE);
+        ck_assert_int_eq(load_record(st, "alice"), MAILOTP_ERR_UNSAFE_FILE);
+        ck_assert_int_eq(load_state(st, "alice"), MAILOTP_ERR_UNSAFE_FILE);
+        ck_assert_int_eq(save_state(st, "alice"), MAILOTP_ERR_UNSAFE_FILE);
+        ck_assert_int_eq(save_record(st, "alice"), MAILOTP_ERR_UNSAFE_FILE);
         ck_assert(!tu_exists(q));
+        ck_assert_int_eq(lstat(p, &sb), 0);
+        ck_assert(S_ISLNK(sb.st_mode));
+        store_close(st);
+}
+END_TEST
+
+/* ---- the 0.2.0 layout: read as before, moved into users/ by the first write ------------- */
+
+/* alice's record and state as 0.2.0 stored them (texts as the store writes them). */
+struct legacy_fixture {
+        struct otp_record rec;
+        struct otp_state state;
+        char rtext[RECORD_MAX_SIZE];
+        char stext[SLOTS_PAYLOAD_MAX];
+};
+
+static void legacy_fixture(struct legacy_fixture *f, int with_state, int state_as_slots)
+{
+        fill_record(&f->rec);
+        state_init(&f->state);
+        f->state.has_last_step = 1;
+        f->state.last_step = 56666667;
+        f->state.failures = 3;
+        f->state.last_failure = 1700000400;
+        f->state.last_success = 1700000001;
+        fmt_record(&f->rec, f->rtext, sizeof(f->rtext));
+        fmt_state(&f->state, f->stext, sizeof(f->stext));
+        write_legacy_record("alice", f->rtext);
+        if (with_state)
+                write_legacy_state("alice", f->stext, state_as_slots);
+}
+
+/* After a move: users/alice holds record then state, records/alice the note, state/alice gone. */
+static void assert_moved(const char *rtext, const char *stext)
+{
+        char p[800];
+        struct stat sb;
+
+        assert_user_is("alice", rtext, stext);
+        user_path(p, sizeof(p), "alice");
+        ck_assert_int_eq(lstat(p, &sb), 0);
+        ck_assert_uint_eq(sb.st_mode & 07777, 0600);
+        ck_assert_uint_eq(sb.st_nlink, 1);
+        assert_file_is("records", "alice", USERFILE_MOVED);
+        ck_assert(!sub_exists("state", "alice"));
+        for (size_t i = 0; i < 3; i++) {
+                static const char *const subs[] = {"users", "records", "state"};
+
+                if (!sub_exists(subs[i], NULL))
+                        continue;
+                sub_path(p, sizeof(p), subs[i], NULL);
+                ck_assert_msg(tu_count_dot_entries(p) == 0, "temporary file left in %s", subs[i]);
+        }
+}
+
+START_TEST(legacy_user_read)
+{
+        struct legacy_fixture f;
+        struct otp_record r;
+        struct otp_state s;
+        struct fsnap rb, sb;
+        struct store *st;
+        char rp[800], sp[800];
+
+        store_close(open_store(STORE_CREATE)); /* users/ exists, alice is not in it */
+        legacy_fixture(&f, 1, 1);
+        sub_path(rp, sizeof(rp), "records", "alice");
+        sub_path(sp, sizeof(sp), "state", "alice");
+        fsnap_take(&rb, rp);
+        fsnap_take(&sb, sp);
+        st = open_store(0);
+        ck_assert_msg(store_record_load(st, "alice", &r, err, sizeof(err)) == MAILOTP_OK, "%s",
+                      err);
+        ck_assert_mem_eq(&r, &f.rec, sizeof(r));
+        ck_assert_msg(store_state_load(st, "alice", &s, err, sizeof(err)) == MAILOTP_OK, "%s", err);
+        ck_assert_uint_eq(s.failures, 3);
+        ck_assert_uint_eq(s.last_step, 56666667);
+        /* reading moves nothing */
+        ck_assert(!sub_exists("users", "alice"));
+        fsnap_same(&rb, rp);
+        fsnap_same(&sb, sp);
+        /* the state of 0.1.0 (text) is read too */
+        write_legacy_state("alice", f.stext, 0);
+        ck_assert_msg(store_state_load(st, "alice", &s, err, sizeof(err)) == MAILOTP_OK, "%s", err);
+        ck_assert_uint_eq(s.failures, 3);
+        /* a record without a state */
+        ck_assert_int_eq(unlink(sp), 0);
+        ck_assert_int_eq(load_state(st, "alice"), MAILOTP_ERR_NOT_FOUND);
+        ck_assert_int_eq(load_record(st, "alice"), MAILOTP_OK);
+        store_close(st);
+}
+END_TEST
+
+/* A store of 0.2.0 that no 0.3.0 CLI has opened yet: no users/ directory. */
+START_TEST(legacy_user_read_without_users_dir)
+{
+        struct legacy_fixture f;
+        struct otp_record r;
+        struct store *st;
+
+        ck_assert_int_eq(mkdir(sdir, 0700), 0);
+        legacy_fixture(&f, 1, 1);
+        st = open_store(0);
+        ck_assert_msg(store_record_load(st, "alice", &r, err, sizeof(err)) == MAILOTP_OK, "%s",
+                      err);
+        ck_assert_int_eq(r.status, OTP_STATUS_ENABLED);
+        ck_assert_uint_eq(load_failures(st), 3);
+        ck_assert(!sub_exists("users", NULL));
+        store_close(st);
+}
+END_TEST
+
+START_TEST(legacy_record_corrupt_and_unsafe)
+{
+        struct store *st = open_store(STORE_CREATE);
+        struct otp_record r;
+        char p[800], *big = malloc(RECORD_MAX_SIZE + 2);
+
+        ck_assert_ptr_nonnull(big);
+        sub_path(p, sizeof(p), "records", "alice");
+        write_legacy_record("alice", "version = 1\nstatus = enabled\nend\n");
+        ck_assert_int_eq(store_record_load(st, "alice", &r, err, sizeof(err)), MAILOTP_ERR_FORMAT);
+        ck_assert_str_eq(r.secret, ""); /* wiped */
+        write_legacy_record("alice", PENDING_FILE);
+        ck_assert_msg(store_record_load(st, "alice", &r, err, sizeof(err)) == MAILOTP_OK, "%s",
+                      err);
+        ck_assert_int_eq(chmod(p, 0644), 0);
+        ck_assert_int_eq(store_record_load(st, "alice", &r, err, sizeof(err)),
+                         MAILOTP_ERR_UNSAFE_FILE);
+        /* a state write needs a record it can read: refused, nothing made */
+        ck_assert_int_eq(save_state(st, "alice"), MAILOTP_ERR_UNSAFE_FILE);
+        ck_assert(!sub_exists("users", "alice"));
+        ck_assert_int_eq(unlink(p), 0);
+        ck_assert_int_eq(symlink("/etc/passwd", p), 0);
+        ck_assert_int_eq(store_record_load(st, "alice", &r, err, sizeof(err)),
+                         MAILOTP_ERR_UNSAFE_FILE);
+        ck_assert_int_eq(save_state(st, "alice"), MAILOTP_ERR_UNSAFE_FILE);
+        ck_assert(!sub_exists("users", "alice"));
+        ck_assert_int_eq(unlink(p), 0);
+        memset(big, '\n', RECORD_MAX_SIZE + 1);
+        tu_write_file(p, big, RECORD_MAX_SIZE + 1, 0600);
+        ck_assert_int_eq(store_record_load(st, "alice", &r, err, sizeof(err)),
+                         MAILOTP_ERR_UNSAFE_FILE);
+        free(big);
+        store_close(st);
+}
+END_TEST
+
+START_TEST(move_by_record_save)
+{
+        struct legacy_fixture f;
+        struct otp_record r;
+        struct store *st;
+        char rtext[RECORD_MAX_SIZE];
+
+        store_close(open_store(STORE_CREATE));
+        legacy_fixture(&f, 1, 1);
+        st = open_store(0);
+        /* re-enrolled: a pending record; the state goes along as it was */
+        fill_record(&r);
+        r.status = OTP_STATUS_PENDING;
+        r.enabled = 0;
+        r.created = 1700001000;
+        ck_assert_msg(store_record_save(st, "alice", &r, err, sizeof(err)) == MAILOTP_OK, "%s",
+                      err);
+        fmt_record(&r, rtext, sizeof(rtext));
+        assert_moved(rtext, f.stext);
+        ck_assert_int_eq(load_record(st, "alice"), MAILOTP_OK);
+        ck_assert_uint_eq(load_failures(st), 3);
+        store_close(st);
+}
+END_TEST
+
+START_TEST(move_by_state_save)
+{
+        struct legacy_fixture f;
+        struct store *st;
+        struct otp_state s;
+        struct otp_record r;
+        char stext[SLOTS_PAYLOAD_MAX];
+
+        store_close(open_store(STORE_CREATE));
+        legacy_fixture(&f, 1, 1);
+        st = open_store(0);
+        s = f.state;
+        s.failures = 4;
+        s.locked_until = 1700000900;
+        ck_assert_msg(store_state_save(st, "alice", &s, err, sizeof(err)) == MAILOTP_OK, "%s", err);
+        fmt_state(&s, stext, sizeof(stext));
+        assert_moved(f.rtext, stext);
+        ck_assert_int_eq(store_record_load(st, "alice", &r, err, sizeof(err)), MAILOTP_OK);
+        ck_assert_mem_eq(&r, &f.rec, sizeof(r));
+        ck_assert_uint_eq(load_failures(st), 4);
+        /* from now on in place in users/alice */
+        save_failures(st, 5);
+        ck_assert_uint_eq(load_failures(st), 5);
+        assert_file_is("records", "alice", USERFILE_MOVED);
+        store_close(st);
+}
+END_TEST
+
+START_TEST(move_record_without_state_by_state_save)
+{
+        struct legacy_fixture f;
+        struct store *st;
+        char stext[SLOTS_PAYLOAD_MAX];
+        struct otp_state s;
+
+        store_close(open_store(STORE_CREATE));
+        legacy_fixture(&f, 0, 0);
+        st = open_store(0);
+        ck_assert_int_eq(load_state(st, "alice"), MAILOTP_ERR_NOT_FOUND);
+        state_init(&s);
+        s.failures = 1;
+        ck_assert_msg(store_state_save(st, "alice", &s, err, sizeof(err)) == MAILOTP_OK, "%s", err);
+        fmt_state(&s, stext, sizeof(stext));
+        assert_moved(f.rtext, stext);
+        store_close(st);
+}
+END_TEST
+
+START_TEST(move_record_without_state_by_record_save)
+{
+        struct legacy_fixture f;
+        struct store *st;
+
+        store_close(open_store(STORE_CREATE));
+        legacy_fixture(&f, 0, 0);
+        st = open_store(0);
+        ck_assert_msg(store_record_save(st, "alice", &f.rec, err, sizeof(err)) == MAILOTP_OK, "%s",
+                      err);
+        assert_moved(f.rtext, NULL);
+        ck_assert_int_eq(load_state(st, "alice"), MAILOTP_ERR_NOT_FOUND);
+        store_close(st);
+}
+END_TEST
+
+/* The text state of 0.1.0 is moved like the two-slot one of 0.2.0, by either write. */
+START_TEST(move_text_state_of_0_1_0)
+{
+        struct legacy_fixture f;
+        struct store *st;
+        char stext[SLOTS_PAYLOAD_MAX];
+
+        store_close(open_store(STORE_CREATE));
+        legacy_fixture(&f, 1, 0);
+        st = open_store(0);
+        ck_assert_uint_eq(load_failures(st), 3);
+        ck_assert_msg(store_record_save(st, "alice", &f.rec, err, sizeof(err)) == MAILOTP_OK, "%s",
+                      err);
+        assert_moved(f.rtext, f.stext);
+        store_close(st);
+
+        /* and by a state write */
+        tu_rm_rf(sdir);
+        store_close(open_store(STORE_CREATE));
+        legacy_fixture(&f, 1, 0);
+        st = open_store(0);
+        save_failures(st, 8);
+        {
+                struct otp_state s;
+
+                state_init(&s);
+                s.failures = 8;
+                fmt_state(&s, stext, sizeof(stext));
+        }
+        assert_moved(f.rtext, stext);
+        ck_assert_uint_eq(load_failures(st), 8);
+        store_close(st);
+}
+END_TEST
+
+/* A record write drops a 0.2.0 state it cannot read (and a state write replaces it). */
+START_TEST(move_drops_unreadable_legacy_state)
+{
+        struct legacy_fixture f;
+        struct store *st;
+        char p[800], q[800], stext[SLOTS_PAYLOAD_MAX];
+        unsigned char *zeros = calloc(1, SLOTS_FILE_SIZE);
+        struct otp_state s;
+
+        ck_assert_ptr_nonnull(zeros);
+        sub_path(p, sizeof(p), "state", "alice");
+        tu_join(q, sizeof(q), base, "second-name");
+        for (int kind = 0; kind < 5; kind++) {
+                tu_rm_rf(sdir);
+                store_close(open_store(STORE_CREATE));
+                legacy_fixture(&f, 1, 1);
+                switch (kind) {
+                case 0: /* corrupt text */
+                        write_legacy_state("alice", "garbage\nend\n", 0);
+                        break;
+                case 1: /* a slot file without a valid slot */
+                        tu_write_file(p, (const char *)zeros, SLOTS_FILE_SIZE, 0600);
+                        break;
+                case 2: /* unsafe mode */
+                        ck_assert_int_eq(chmod(p, 0644), 0);
+                        break;
+                case 3: /* a second name */
+                        ck_assert_int_eq(link(p, q), 0);
+                        break;
+                default: /* cut short */
+                        write_legacy_state("alice", "version = 1\nfailures = 9\n", 0);
+                        break;
+                }
+                st = open_store(0);
+                ck_assert_msg(load_state(st, "alice") != MAILOTP_OK, "kind %d read", kind);
+                ck_assert_msg(store_record_save(st, "alice", &f.rec, err, sizeof(err)) ==
+                                  MAILOTP_OK,
+                              "kind %d: %s", kind, err);
+                assert_moved(f.rtext, NULL);
+                ck_assert_int_eq(load_state(st, "alice"), MAILOTP_ERR_NOT_FOUND);
+                store_close(st);
+                if (kind == 3) {
+                        ck_assert(tu_exists(q)); /* only the store's name is removed */
+                        ck_assert_int_eq(unlink(q), 0);
+                }
+        }
+        /* a state write does not need the old state: it replaces it */
+        tu_rm_rf(sdir);
+        store_close(open_store(STORE_CREATE));
+        legacy_fixture(&f, 1, 1);
+        write_legacy_state("alice", "garbage\nend\n", 0);
+        st = open_store(0);
+        state_init(&s);
+        ck_assert_msg(store_state_save(st, "alice", &s, err, sizeof(err)) == MAILOTP_OK, "%s", err);
+        fmt_state(&s, stext, sizeof(stext));
+        assert_moved(f.rtext, stext);
+        store_close(st);
+        free(zeros);
+}
+END_TEST
+
+/*
+ * records/KEY says the user moved but users/KEY is missing (lost, or
+ * restored from an old backup): fail closed, never "no record".
+ */
+START_TEST(moved_without_user_file_fails_closed)
+{
+        struct store *st;
+        struct fsnap before;
+        struct otp_record r;
+        char p[800], rtext[RECORD_MAX_SIZE];
+
+        for (int with_users_dir = 1; with_users_dir >= 0; with_users_dir--) {
+                tu_rm_rf(sdir);
+                if (with_users_dir)
+                        store_close(open_store(STORE_CREATE));
+                else
+                        ck_assert_int_eq(mkdir(sdir, 0700), 0);
+                write_legacy_record("alice", USERFILE_MOVED);
+                sub_path(p, sizeof(p), "records", "alice");
+                st = open_store(0);
+                err[0] = '\0';
+                ck_assert_int_eq(store_record_load(st, "alice", &r, err, sizeof(err)),
+                                 MAILOTP_ERR_FORMAT);
+                ck_assert_str_ne(err, "");
+                ck_assert_str_eq(r.secret, "");
+                if (with_users_dir) {
+                        fsnap_take(&before, p);
+                        err[0] = '\0';
+                        ck_assert_int_eq(save_state(st, "alice"), MAILOTP_ERR_FORMAT);
+                        ck_assert_str_ne(err, "");
+                        fsnap_same(&before, p);
+                        ck_assert(!sub_exists("users", "alice"));
+                        ck_assert(!sub_exists("state", NULL));
+                }
+                store_close(st);
+        }
+        /* enrolling again (a record write) makes a new user file; the note stays */
+        tu_rm_rf(sdir);
+        store_close(open_store(STORE_CREATE));
+        write_legacy_record("alice", USERFILE_MOVED);
+        st = open_store(0);
+        fill_record(&r);
+        ck_assert_msg(store_record_save(st, "alice", &r, err, sizeof(err)) == MAILOTP_OK, "%s",
+                      err);
+        fmt_record(&r, rtext, sizeof(rtext));
+        assert_user_is("alice", rtext, NULL);
+        assert_file_is("records", "alice", USERFILE_MOVED);
+        ck_assert_int_eq(load_record(st, "alice"), MAILOTP_OK);
+        store_close(st);
+}
+END_TEST
+
+/*
+ * A reader without the lock sees users/alice missing, then records/alice
+ * saying it moved: a writer moved alice in between.  This executable's
+ * openat() stands in for libc's (the core is linked statically): while
+ * move_armed is set, opening the records/ directory first makes
+ * users/alice, as that writer would.  Every other call goes straight to the
+ * kernel.
+ */
+static int move_armed;
+static char move_rtext[RECORD_MAX_SIZE];
+
+int openat(int dirfd, const char *path, int flags, ...)
+{
+        mode_t mode = 0;
+
+        if ((flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE) {
+                va_list ap;
+
+                va_start(ap, flags);
+                mode = va_arg(ap, mode_t);
+                va_end(ap);
+        }
+        if (move_armed && strcmp(path, "records") == 0) {
+                move_armed = 0;
+                write_user("alice", move_rtext, NULL);
+        }
+        return (int)syscall(SYS_openat, dirfd, path, flags, mode);
+}
+
+START_TEST(moved_concurrently_seen)
+{
+        struct store *st;
+        struct otp_record r, back;
+
+        store_close(open_store(STORE_CREATE));
+        write_legacy_record("alice", USERFILE_MOVED);
+        fill_record(&r);
+        r.created = 1700000777;
+        fmt_record(&r, move_rtext, sizeof(move_rtext));
+        st = open_store(0); /* records/ not opened yet */
+        move_armed = 1;
+        ck_assert_msg(store_record_load(st, "alice", &back, err, sizeof(err)) == MAILOTP_OK, "%s",
+                      err);
+        ck_assert_int_eq(move_armed, 0); /* the move happened where it should */
+        ck_assert_int_eq(back.created, 1700000777);
+        store_close(st);
+}
+END_TEST
+
+/* A crash after users/KEY was made but before the rest: users/KEY wins. */
+START_TEST(user_file_wins_over_leftovers)
+{
+        struct store *st = open_store(STORE_CREATE);
+        struct legacy_fixture f;
+        struct otp_record r;
+        char rtext[RECORD_MAX_SIZE];
+
+        legacy_fixture(&f, 1, 1); /* failures = 3 */
+        fill_record(&r);
+        r.created = 1700000555;
+        fmt_record(&r, rtext, sizeof(rtext));
+        write_user("alice", rtext, "version = 1\nfailures = 6\nlocked_until = 0\nend\n");
+        ck_assert_int_eq(store_record_load(st, "alice", &r, err, sizeof(err)), MAILOTP_OK);
+        ck_assert_int_eq(r.created, 1700000555);
+        ck_assert_uint_eq(load_failures(st), 6);
+        save_failures(st, 7);
+        ck_assert_uint_eq(load_failures(st), 7);
+        ck_assert_int_eq(store_record_load(st, "alice", &r, err, sizeof(err)), MAILOTP_OK);
+        ck_assert_int_eq(r.created, 1700000555);
+        store_close(st);
+}
+END_TEST
+
+/*
+ * A store without users/ (0.2.0, opened by the module without STORE_CREATE)
+ * is written as 0.2.0 wrote it: the record replaced in records/, the state
+ * in place in state/; users/ is not made.  The CLI's first open makes users/
+ * and the next write moves the user.
+ */
+START_TEST(store_without_users_dir_written_as_0_2_0)
+{
+        static const char old[] = "# pam_mailotp user state: do not edit\nversion = 1\n"
+                                  "last_step = 56666667\nfailures = 3\nlocked_until = 0\n"
+                                  "last_failure = 1700000800\nlast_success = 1700000001\nend\n";
+        struct legacy_fixture f;
+        struct otp_record r;
+        struct otp_state s;
+        struct store *st;
+        struct stat first, sb;
+        unsigned char *image;
+        char rtext[RECORD_MAX_SIZE], stext[SLOTS_PAYLOAD_MAX], p[800];
+
+        ck_assert_int_eq(mkdir(sdir, 0700), 0);
+        make_sub("locks");
+        legacy_fixture(&f, 1, 1);
+        st = open_store(0);
+        /* the state in place, in the older slot of state/alice */
+        image = read_image("state", "alice", &first);
+        ck_assert_uint_eq(slot_seq(image, 0), 1);
+        free(image);
+        for (unsigned i = 4; i <= 6; i++) {
+                save_failures(st, i);
+                image = read_image("state", "alice", &sb);
+                ck_assert_uint_eq(sb.st_ino, first.st_ino);
+                ck_assert_uint_eq(slot_seq(image, (int)((i - 3) % 2)), i - 2);
+                free(image);
+                ck_assert_uint_eq(load_failures(st), i);
+        }
+        /* the record replaced in records/alice, exactly as the store formats it */
+        fill_record(&r);
+        r.created = 1700002000;
+        ck_assert_msg(store_record_save(st, "alice", &r, err, sizeof(err)) == MAILOTP_OK, "%s",
+                      err);
+        fmt_record(&r, rtext, sizeof(rtext));
+        assert_file_is("records", "alice", rtext);
+        ck_assert_int_eq(load_record(st, "alice"), MAILOTP_OK);
+        ck_assert(!sub_exists("users", NULL));
+        /* the text state of 0.1.0: read, then written as two slots */
+        write_legacy_state("alice", old, 0);
+        ck_assert_uint_eq(load_failures(st), 3);
+        save_failures(st, 4);
+        image = read_image("state", "alice", &sb);
+        ck_assert_uint_eq(slot_seq(image, 0), 1);
+        ck_assert_uint_eq(slot_seq(image, 1), 0);
+        free(image);
+        ck_assert_uint_eq(load_failures(st), 4);
+        ck_assert(!sub_exists("users", NULL));
+        sub_path(p, sizeof(p), "state", NULL);
+        ck_assert_uint_eq(tu_count_dot_entries(p), 0);
+        store_close(st);
+        /* the CLI opens it: users/ is made, and the next write moves alice */
+        store_close(open_store(STORE_CREATE));
+        ck_assert(sub_exists("users", NULL));
+        ck_assert(!sub_exists("users", "alice"));
+        st = open_store(0);
+        ck_assert_uint_eq(load_failures(st), 4);
+        state_init(&s);
+        s.failures = 5;
+        ck_assert_int_eq(store_state_save(st, "alice", &s, err, sizeof(err)), MAILOTP_OK);
+        fmt_state(&s, stext, sizeof(stext));
+        assert_moved(rtext, stext);
         store_close(st);
 }
 END_TEST
@@ -605,7 +1557,6 @@ START_TEST(user_delete)
         struct store *st = open_store(STORE_CREATE);
         struct otp_record r;
         struct otp_state s;
-        char p[800];
 
         fill_record(&r);
         state_init(&s);
@@ -617,10 +1568,9 @@ START_TEST(user_delete)
                          MAILOTP_ERR_NOT_FOUND);
         ck_assert_int_eq(store_state_load(st, "alice", &s, err, sizeof(err)),
                          MAILOTP_ERR_NOT_FOUND);
-        sub_path(p, sizeof(p), "records", "alice");
-        ck_assert(!tu_exists(p));
-        sub_path(p, sizeof(p), "state", "alice");
-        ck_assert(!tu_exists(p));
+        ck_assert(!sub_exists("users", "alice"));
+        ck_assert(!sub_exists("records", "alice"));
+        ck_assert(!sub_exists("state", "alice"));
         /* others untouched */
         ck_assert_int_eq(store_record_load(st, "bob", &r, err, sizeof(err)), MAILOTP_OK);
         /* deleting again is fine */
@@ -634,7 +1584,7 @@ START_TEST(user_delete_absent)
         struct store *st;
 
         ck_assert_int_eq(mkdir(sdir, 0700), 0);
-        st = open_store(0); /* no records/ nor state/ */
+        st = open_store(0); /* no users/, records/ nor state/ */
         ck_assert_int_eq(store_user_delete(st, "nobody", err, sizeof(err)), MAILOTP_OK);
         store_close(st);
         st = open_store(STORE_CREATE);
@@ -653,7 +1603,118 @@ START_TEST(user_delete_record_only)
         ck_assert_int_eq(store_user_delete(st, "alice", err, sizeof(err)), MAILOTP_OK);
         ck_assert_int_eq(store_record_load(st, "alice", &r, err, sizeof(err)),
                          MAILOTP_ERR_NOT_FOUND);
+        ck_assert(!sub_exists("users", "alice"));
         store_close(st);
+}
+END_TEST
+
+static void save_recovery(struct store *st, const char *key)
+{
+        struct recovery_list rl;
+
+        memset(&rl, 0, sizeof(rl));
+        rl.created = 1;
+        rl.n = 1;
+        ck_assert_int_eq(store_recovery_save(st, key, &rl, err, sizeof(err)), MAILOTP_OK);
+}
+
+static void assert_user_gone(struct store *st)
+{
+        static const char *const subs[] = {"users", "records", "state", "recovery"};
+
+        ck_assert_int_eq(load_record(st, "alice"), MAILOTP_ERR_NOT_FOUND);
+        ck_assert_int_eq(load_state(st, "alice"), MAILOTP_ERR_NOT_FOUND);
+        for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+                ck_assert_msg(!sub_exists(subs[i], "alice"), "%s/alice left", subs[i]);
+}
+
+START_TEST(user_delete_legacy)
+{
+        struct legacy_fixture f;
+        struct store *st;
+
+        store_close(open_store(STORE_CREATE));
+        legacy_fixture(&f, 1, 1);
+        st = open_store(0);
+        save_recovery(st, "alice");
+        ck_assert_int_eq(load_record(st, "alice"), MAILOTP_OK);
+        ck_assert_int_eq(store_user_delete(st, "alice", err, sizeof(err)), MAILOTP_OK);
+        assert_user_gone(st);
+        store_close(st);
+        /* and in a store without users/ */
+        tu_rm_rf(sdir);
+        ck_assert_int_eq(mkdir(sdir, 0700), 0);
+        legacy_fixture(&f, 1, 0);
+        st = open_store(0);
+        ck_assert_int_eq(store_user_delete(st, "alice", err, sizeof(err)), MAILOTP_OK);
+        assert_user_gone(st);
+        ck_assert(!sub_exists("users", NULL));
+        store_close(st);
+}
+END_TEST
+
+START_TEST(user_delete_moved)
+{
+        struct legacy_fixture f;
+        struct store *st;
+
+        store_close(open_store(STORE_CREATE));
+        legacy_fixture(&f, 1, 1);
+        st = open_store(0);
+        save_failures(st, 4); /* moves alice: users/alice, and the note in records/alice */
+        ck_assert(sub_exists("users", "alice"));
+        assert_file_is("records", "alice", USERFILE_MOVED);
+        write_legacy_state("alice", f.stext, 1); /* as a crash during the move leaves it */
+        save_recovery(st, "alice");
+        ck_assert_int_eq(store_user_delete(st, "alice", err, sizeof(err)), MAILOTP_OK);
+        assert_user_gone(st);
+        store_close(st);
+}
+END_TEST
+
+/*
+ * The order of removal is records/KEY, state/KEY, users/KEY, recovery/KEY:
+ * this executable's unlinkat() (below, with the server key's probe) fails
+ * for "alice" in the directory whose inode is fail_unlink_in.  What comes
+ * before that directory is gone, the rest is still there, and while
+ * users/KEY is there the user keeps the 2FA.
+ */
+static ino_t fail_unlink_in;
+
+START_TEST(user_delete_order)
+{
+        static const char *const order[] = {"records", "state", "users", "recovery"};
+        struct legacy_fixture f;
+        struct store *st;
+        struct stat sb;
+        char d[800];
+
+        for (size_t k = 0; k < 4; k++) {
+                tu_rm_rf(sdir);
+                store_close(open_store(STORE_CREATE));
+                legacy_fixture(&f, 1, 1);
+                write_legacy_record("alice", USERFILE_MOVED);
+                write_user("alice", f.rtext, f.stext);
+                st = open_store(0);
+                save_recovery(st, "alice");
+                sub_path(d, sizeof(d), order[k], NULL);
+                ck_assert_int_eq(stat(d, &sb), 0);
+                fail_unlink_in = sb.st_ino;
+                err[0] = '\0';
+                ck_assert_int_eq(store_user_delete(st, "alice", err, sizeof(err)), MAILOTP_ERR_IO);
+                fail_unlink_in = 0;
+                ck_assert_str_ne(err, "");
+                for (size_t j = 0; j < 4; j++)
+                        ck_assert_msg(sub_exists(order[j], "alice") == (j >= k),
+                                      "unlink failing in %s/: %s/alice %s", order[k], order[j],
+                                      j >= k ? "removed" : "left");
+                ck_assert_int_eq(load_record(st, "alice"),
+                                 k <= 2 ? MAILOTP_OK : MAILOTP_ERR_NOT_FOUND);
+                /* the next try removes the rest */
+                ck_assert_int_eq(store_user_delete(st, "alice", err, sizeof(err)), MAILOTP_OK);
+                assert_user_gone(st);
+                store_close(st);
+        }
 }
 END_TEST
 
@@ -730,24 +1791,39 @@ END_TEST
 START_TEST(unsafe_subdir)
 {
         struct store *st = open_store(STORE_CREATE);
-        struct otp_record r;
+        struct legacy_fixture f;
         char p[800];
 
-        fill_record(&r);
-        ck_assert_int_eq(store_record_save(st, "alice", &r, err, sizeof(err)), MAILOTP_OK);
+        ck_assert_int_eq(save_record(st, "alice"), MAILOTP_OK);
+        save_failures(st, 1);
         store_close(st);
-        sub_path(p, sizeof(p), "records", NULL);
+        sub_path(p, sizeof(p), "users", NULL);
         ck_assert_int_eq(chmod(p, 0750), 0); /* subdirectories must be 0700 */
         st = open_store(0);
-        ck_assert_int_eq(store_record_load(st, "alice", &r, err, sizeof(err)),
-                         MAILOTP_ERR_UNSAFE_FILE);
+        ck_assert_int_eq(load_record(st, "alice"), MAILOTP_ERR_UNSAFE_FILE);
+        ck_assert_int_eq(load_state(st, "alice"), MAILOTP_ERR_UNSAFE_FILE);
+        ck_assert_int_eq(save_state(st, "alice"), MAILOTP_ERR_UNSAFE_FILE);
+        store_close(st);
+        ck_assert_int_eq(chmod(p, 0700), 0);
+        /* a user still in the 0.2.0 layout: records/ is checked the same way */
+        user_path(p, sizeof(p), "alice");
+        ck_assert_int_eq(unlink(p), 0);
+        legacy_fixture(&f, 0, 0);
+        sub_path(p, sizeof(p), "records", NULL);
+        ck_assert_int_eq(chmod(p, 0750), 0);
+        st = open_store(0);
+        ck_assert_int_eq(load_record(st, "alice"), MAILOTP_ERR_UNSAFE_FILE);
+        ck_assert_int_eq(save_state(st, "alice"), MAILOTP_ERR_UNSAFE_FILE);
+        ck_assert(!sub_exists("users", "alice"));
         store_close(st);
 }
 END_TEST
 
 /* ---- layout ---------------------------------------------------------------------------- */
 
-static const char *const subdirs[] = {"records", "state", "locks", "apppw", "recovery", "last"};
+static const char *const subdirs[] = {"locks", "apppw", "recovery", "last", "users"};
+/* The 0.2.0 layout's: read when present, never made. */
+static const char *const legacy_subdirs[] = {"records", "state"};
 
 START_TEST(open_create_makes_every_subdir)
 {
@@ -763,6 +1839,9 @@ START_TEST(open_create_makes_every_subdir)
                 ck_assert_uint_eq(sb.st_mode & 07777, 0700);
                 ck_assert_uint_eq(sb.st_uid, geteuid());
         }
+        for (size_t i = 0; i < sizeof(legacy_subdirs) / sizeof(legacy_subdirs[0]); i++)
+                ck_assert_msg(!sub_exists(legacy_subdirs[i], NULL), "%s made by STORE_CREATE",
+                              legacy_subdirs[i]);
         store_close(st);
         /* opening again with STORE_CREATE over an existing layout is fine */
         store_close(open_store(STORE_CREATE));
@@ -781,6 +1860,9 @@ START_TEST(open_without_create_makes_nothing)
                 sub_path(p, sizeof(p), subdirs[i], NULL);
                 ck_assert_msg(!tu_exists(p), "%s made by a module-like open", subdirs[i]);
         }
+        for (size_t i = 0; i < sizeof(legacy_subdirs) / sizeof(legacy_subdirs[0]); i++)
+                ck_assert_msg(!sub_exists(legacy_subdirs[i], NULL), "%s made by a module-like open",
+                              legacy_subdirs[i]);
         tu_join(p, sizeof(p), sdir, "server.key");
         ck_assert(!tu_exists(p));
 }
@@ -838,20 +1920,6 @@ static void assert_file_ends_and_cuts_refused(const char *sub, const char *key,
         free(text);
 }
 
-static enum mailotp_rc load_record(struct store *st, const char *key)
-{
-        struct otp_record r;
-
-        return store_record_load(st, key, &r, err, sizeof(err));
-}
-
-static enum mailotp_rc load_state(struct store *st, const char *key)
-{
-        struct otp_state s;
-
-        return store_state_load(st, key, &s, err, sizeof(err));
-}
-
 static enum mailotp_rc load_apppw(struct store *st, const char *key)
 {
         struct apppw_list *l = malloc(sizeof(*l));
@@ -875,7 +1943,11 @@ START_TEST(record_and_state_files_end_line)
         struct store *st = open_store(STORE_CREATE);
         struct otp_record r;
         struct otp_state s;
+        char rtext[RECORD_MAX_SIZE], p[800], *payload;
+        unsigned char *zeros = calloc(1, SLOTS_FILE_SIZE);
+        size_t len = 0, rlen;
 
+        ck_assert_ptr_nonnull(zeros);
         fill_record(&r);
         state_init(&s);
         s.has_last_step = 1;
@@ -887,21 +1959,59 @@ START_TEST(record_and_state_files_end_line)
         ck_assert_int_eq(store_record_save(st, "alice", &r, err, sizeof(err)), MAILOTP_OK);
         ck_assert_int_eq(store_state_save(st, "alice", &s, err, sizeof(err)), MAILOTP_OK);
         store_close(st);
-        assert_file_ends_and_cuts_refused("records", "alice", load_record);
-        /* the state's payload is the same text, "end" line included */
-        {
-                struct stat sb;
-                unsigned char *image = read_state_image("alice", &sb);
-                uint32_t plen = (uint32_t)image[16] | (uint32_t)image[17] << 8 |
-                                (uint32_t)image[18] << 16 | (uint32_t)image[19] << 24;
+        /* both parts of the payload end in an end line */
+        fmt_record(&r, rtext, sizeof(rtext));
+        rlen = strlen(rtext);
+        payload = user_payload("alice", &len);
+        ck_assert_uint_gt(len, rlen);
+        ck_assert_mem_eq(payload, rtext, rlen);
+        ck_assert_mem_eq(payload + rlen - 5, "\nend\n", 5);
+        ck_assert_mem_eq(payload + len - 5, "\nend\n", 5);
+        /*
+         * Cut the payload (in a valid slot) at every line boundary and in the
+         * middle of each part's last content line: a record cut short is no
+         * record, a state cut short no state; cut right after the record it
+         * is a record without a state.
+         */
+        user_path(p, sizeof(p), "alice");
+        st = open_store(0);
+        ck_assert_int_eq(load_record(st, "alice"), MAILOTP_OK);
+        ck_assert_int_eq(load_state(st, "alice"), MAILOTP_OK);
+        for (size_t cut = 0; cut < len; cut++) {
+                char keep = payload[cut];
 
-                ck_assert_uint_ge(plen, 5);
-                ck_assert_mem_eq(image + SLOTS_HEADER_SIZE + plen - 5, "\nend\n", 5);
-                free(image);
-                st = open_store(0);
-                ck_assert_int_eq(load_state(st, "alice"), MAILOTP_OK);
-                store_close(st);
+                if (cut != 0 && payload[cut - 1] != '\n' && cut != rlen - 7 && cut != len - 7)
+                        continue;
+                if (cut == 0) {
+                        tu_write_file(p, (const char *)zeros, SLOTS_FILE_SIZE, 0600);
+                } else {
+                        payload[cut] = '\0';
+                        tu_write_user_file(p, 3, payload, NULL);
+                        payload[cut] = keep;
+                }
+                if (cut < rlen) {
+                        ck_assert_msg(load_record(st, "alice") == MAILOTP_ERR_FORMAT,
+                                      "record cut at %zu/%zu accepted", cut, rlen);
+                        ck_assert_msg(load_state(st, "alice") == MAILOTP_ERR_FORMAT,
+                                      "state of a record cut at %zu/%zu accepted", cut, rlen);
+                } else {
+                        ck_assert_msg(load_record(st, "alice") == MAILOTP_OK,
+                                      "record with its state cut at %zu/%zu refused", cut, len);
+                        ck_assert_msg(
+                            load_state(st, "alice") ==
+                                (cut == rlen ? MAILOTP_ERR_NOT_FOUND : MAILOTP_ERR_FORMAT),
+                            "state cut at %zu/%zu: %s", cut, len, err);
+                }
         }
+        tu_write_user_file(p, 3, payload, NULL);
+        ck_assert_int_eq(load_record(st, "alice"), MAILOTP_OK);
+        ck_assert_int_eq(load_state(st, "alice"), MAILOTP_OK);
+        store_close(st);
+        free(payload);
+        free(zeros);
+        /* a record of 0.2.0 in records/ is checked the same way */
+        write_legacy_record("bob", rtext);
+        assert_file_ends_and_cuts_refused("records", "bob", load_record);
 }
 END_TEST
 
@@ -1214,6 +2324,14 @@ static int probe_reap(int timeout_ms)
 
 int unlinkat(int dirfd, const char *path, int flags)
 {
+        if (fail_unlink_in != 0 && strcmp(path, "alice") == 0) {
+                struct stat sb;
+
+                if (fstat(dirfd, &sb) == 0 && sb.st_ino == fail_unlink_in) {
+                        errno = EIO;
+                        return -1;
+                }
+        }
         if (probe_armed && strncmp(path, ".server.key.", 12) == 0) {
                 probe_armed = 0;
                 probe_pid = fork();
@@ -1296,7 +2414,7 @@ static Suite *store_suite(void)
         tcase_add_test(tc, record_round_trip);
         tcase_add_test(tc, record_overwrite);
         tcase_add_test(tc, record_load_missing);
-        tcase_add_test(tc, record_load_no_records_dir);
+        tcase_add_test(tc, record_load_no_user_dirs);
         tcase_add_test(tc, record_save_without_create_needs_dir);
         tcase_add_test(tc, record_load_corrupt_and_unsafe);
         tcase_add_test(tc, record_too_large);
@@ -1306,17 +2424,46 @@ static Suite *store_suite(void)
 
         tc = tcase_create("state");
         tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 30);
         tcase_add_test(tc, state_round_trip);
         tcase_add_test(tc, state_load_missing);
         tcase_add_test(tc, state_corrupt);
+        tcase_add_test(tc, state_save_needs_a_record);
         tcase_add_test(tc, state_written_in_place_alternating_slots);
         tcase_add_test(tc, state_torn_slot_falls_back);
         tcase_add_test(tc, state_cut_or_grown_refused);
-        tcase_add_test(tc, state_text_of_0_1_0_read_then_converted);
-        tcase_add_test(tc, state_in_place_write_refuses_unsafe_file);
+        tcase_add_test(tc, invalid_user_file_record_replaces_state_refuses);
+        tcase_add_test(tc, payload_too_big_refused);
+        tcase_add_test(tc, user_file_unsafe_refused_by_reads_and_writes);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("legacy");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 30);
+        tcase_add_test(tc, legacy_user_read);
+        tcase_add_test(tc, legacy_user_read_without_users_dir);
+        tcase_add_test(tc, legacy_record_corrupt_and_unsafe);
+        tcase_add_test(tc, move_by_record_save);
+        tcase_add_test(tc, move_by_state_save);
+        tcase_add_test(tc, move_record_without_state_by_state_save);
+        tcase_add_test(tc, move_record_without_state_by_record_save);
+        tcase_add_test(tc, move_text_state_of_0_1_0);
+        tcase_add_test(tc, move_drops_unreadable_legacy_state);
+        tcase_add_test(tc, moved_without_user_file_fails_closed);
+        tcase_add_test(tc, moved_concurrently_seen);
+        tcase_add_test(tc, user_file_wins_over_leftovers);
+        tcase_add_test(tc, store_without_users_dir_written_as_0_2_0);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("delete");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 30);
         tcase_add_test(tc, user_delete);
         tcase_add_test(tc, user_delete_absent);
         tcase_add_test(tc, user_delete_record_only);
+        tcase_add_test(tc, user_delete_legacy);
+        tcase_add_test(tc, user_delete_moved);
+        tcase_add_test(tc, user_delete_order);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("files");

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "slots.h"
+
 #ifndef MAILOTP_OATHTOOL
 #define MAILOTP_OATHTOOL "oathtool"
 #endif
@@ -132,6 +134,53 @@ int tu_exists(const char *path)
         struct stat st;
 
         return lstat(path, &st) == 0;
+}
+
+void tu_slot_image(uint64_t seq, const char *a, size_t alen, const char *b, size_t blen,
+                   unsigned char *out)
+{
+        char *payload;
+
+        ck_assert_msg(alen + blen <= SLOTS_PAYLOAD_MAX, "%zu bytes do not fit a slot", alen + blen);
+        payload = malloc(alen + blen + 1);
+        ck_assert_ptr_nonnull(payload);
+        if (alen > 0)
+                memcpy(payload, a, alen);
+        if (blen > 0)
+                memcpy(payload + alen, b, blen);
+        memset(out, 0, SLOTS_FILE_SIZE);
+        ck_assert_int_eq(slots_encode(seq, payload, alen + blen, out), 0);
+        free(payload);
+}
+
+void tu_write_user_file(const char *path, uint64_t seq, const char *record, const char *state)
+{
+        unsigned char *image = malloc(SLOTS_FILE_SIZE);
+
+        ck_assert_ptr_nonnull(image);
+        tu_slot_image(seq, record, record != NULL ? strlen(record) : 0, state,
+                      state != NULL ? strlen(state) : 0, image);
+        tu_write_file(path, (const char *)image, SLOTS_FILE_SIZE, 0600);
+        free(image);
+}
+
+char *tu_read_slot_payload(const char *path, size_t *len)
+{
+        const unsigned char *payload = NULL;
+        size_t size = 0, plen = 0;
+        char *image = tu_read_file(path, &size), *out;
+        uint64_t seq;
+
+        ck_assert_msg(image != NULL, "%s is missing", path);
+        ck_assert_msg(slots_pick((const unsigned char *)image, size, &seq, &payload, &plen) >= 0,
+                      "%s has no valid slot", path);
+        out = malloc(plen + 1);
+        ck_assert_ptr_nonnull(out);
+        memcpy(out, payload, plen);
+        out[plen] = '\0';
+        *len = plen;
+        free(image);
+        return out;
 }
 
 void tu_oathtool_totp(const char *b32, int64_t t, unsigned digits, char *out, size_t outsz)

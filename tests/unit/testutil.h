@@ -44,6 +44,25 @@ unsigned tu_count_dot_entries(const char *dir);
 int tu_exists(const char *path);
 
 /*
+ * A two-slot file image (slots.h, SLOTS_FILE_SIZE bytes into out): slot 0
+ * holds a[0..alen) followed by b[0..blen) under sequence number seq, slot 1
+ * is all zeros.  For a user file (userfile.h), a is the record's text and b
+ * the state's.  Fails the test when the payload does not fit a slot.
+ */
+void tu_slot_image(uint64_t seq, const char *a, size_t alen, const char *b, size_t blen,
+                   unsigned char *out);
+
+/* tu_slot_image() of record and state (NULL: none) written to `path` with mode 0600. */
+void tu_write_user_file(const char *path, uint64_t seq, const char *record, const char *state);
+
+/*
+ * The current payload of the two-slot file `path` (as slots_pick() chooses
+ * it) as a new NUL-terminated buffer (free()).  Fails the test when the file
+ * is missing or has no valid slot.
+ */
+char *tu_read_slot_payload(const char *path, size_t *len);
+
+/*
  * The independent oracle: the code `oathtool --totp -b -N @T -d DIGITS B32`
  * prints, NUL-terminated in out.  Fails the test when oathtool is missing or
  * says something unexpected.
