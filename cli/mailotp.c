@@ -790,14 +790,20 @@ static int cmd_unlock(struct cli *c)
                 goto out;
         }
         rc = store_state_load(c->st, c->key, &s, c->err, sizeof(c->err));
-        if (rc == MAILOTP_ERR_NOT_FOUND) {
-                /* Lost state: no code of this step or earlier may be used again. */
+        if (rc == MAILOTP_ERR_NOT_FOUND || (rc == MAILOTP_ERR_FORMAT && c->force)) {
+                /*
+                 * Lost state, or (--force) an unreadable one: no code of this
+                 * step or earlier may be used again.
+                 */
                 state_init(&s);
                 s.has_last_step = 1;
                 s.last_step = totp_step((int64_t)time(NULL), TOTP_PERIOD);
                 fresh = 1;
         } else if (rc != MAILOTP_OK) {
-                ex = store_fail(c, rc, "state (remove the file to rebuild it)");
+                ex = store_fail(c, rc,
+                                rc == MAILOTP_ERR_FORMAT
+                                    ? "state (rebuild it with: mailotp unlock --force USER)"
+                                    : "state");
                 goto out;
         }
         s.failures = 0;
@@ -1222,7 +1228,8 @@ static void usage(FILE *out)
               "  disable USER CODE    disable 2FA (needs a current code)\n"
               "  disable --force USER disable 2FA without a code (administrator)\n"
               "  status USER          disabled, pending or enabled; lockout; counts\n"
-              "  unlock USER          clear the wrong-code count and back-off\n"
+              "  unlock USER [--force] clear the wrong-code count and back-off (--force:\n"
+              "                       also rebuild an unreadable state)\n"
               "  app-password add USER NAME [--services LIST] [--expires DAYS]\n"
               "  app-password list USER\n"
               "  app-password revoke USER NAME\n"
@@ -1251,7 +1258,7 @@ static const struct verb verbs[] = {
     {"confirm", NULL, 1, 1, 0},
     {"disable", NULL, 0, 1, V_FORCE},
     {"status", NULL, 0, 0, 0},
-    {"unlock", NULL, 0, 0, 0},
+    {"unlock", NULL, 0, 0, V_FORCE},
     {"app-password", "add", 1, 1, V_APPOPTS},
     {"app-password", "list", 0, 0, 0},
     {"app-password", "revoke", 1, 1, 0},

@@ -7,8 +7,9 @@
  * size) before one byte is trusted.  Files are replaced through a temporary
  * file in the same directory, made durable with fsync + rename + fsync of the
  * directory, so a reader sees the old or the new file, never a torn one; the
- * per-user state is instead rewritten in place in one of two checksummed
- * slots (slots.h), and the last-logins log is appended to.
+ * user file (record and state, written at every login) is instead rewritten
+ * in place in one of two checksummed slots (slots.h), and the last-logins
+ * log is appended to.
  * The expected owner is always a parameter (the module passes geteuid()).
  */
 #ifndef MAILOTP_FILEIO_H

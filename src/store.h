@@ -6,8 +6,10 @@
  * the CLI.  Keys are store keys from username_to_key(), never raw names.
  *
  * Concurrency contract: a caller that reads, decides and writes a user's
- * state holds store_lock() for that key around all three.  Records are
- * replaced atomically, so reading one without the lock is safe.
+ * state holds store_lock() for that key around all three, and every record
+ * or state write is made under that lock.  A write is seen whole or not at
+ * all (the file backend: a checksummed slot, or a new file renamed into
+ * place), so reading a record without the lock is safe.
  */
 #ifndef MAILOTP_STORE_H
 #define MAILOTP_STORE_H
@@ -66,9 +68,10 @@ struct store {
 /*
  * Open the file backend on directory `dir`, which must exist (unless
  * STORE_CREATE), be owned by `owner` and not be group- or world-writable.
- * Layout: DIR/records/KEY, DIR/state/KEY, DIR/locks/KEY, DIR/apppw/KEY,
+ * Layout: DIR/users/KEY (record and state), DIR/locks/KEY, DIR/apppw/KEY,
  * DIR/recovery/KEY, DIR/last/KEY, each subdirectory owned by `owner` with
- * mode 0700, and DIR/server.key.  Returns MAILOTP_ERR_NOT_FOUND for a missing
+ * mode 0700, and DIR/server.key; DIR/records/KEY and DIR/state/KEY of 0.2.0
+ * are read and moved (store_file.c).  Returns MAILOTP_ERR_NOT_FOUND for a missing
  * directory, MAILOTP_ERR_UNSAFE_FILE, MAILOTP_ERR_IO, MAILOTP_ERR_NOMEM.
  */
 enum mailotp_rc store_open_files(const char *dir, uid_t owner, unsigned flags, struct store **out,
@@ -81,7 +84,10 @@ enum mailotp_rc store_open_files(const char *dir, uid_t owner, unsigned flags, s
  */
 enum mailotp_rc store_record_load(struct store *st, const char *key, struct otp_record *rec,
                                   char *err, size_t errlen);
-/* Write a record durably (atomic replace). */
+/*
+ * Write a record durably, under the user's lock (the file backend keeps the
+ * user's state beside it in the same file).
+ */
 enum mailotp_rc store_record_save(struct store *st, const char *key, const struct otp_record *rec,
                                   char *err, size_t errlen);
 /* Load the state; MAILOTP_ERR_NOT_FOUND when there is none. */

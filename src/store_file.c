@@ -330,9 +330,40 @@ static enum mailotp_rc edit_user(const void *ctx, enum fio_slots_have have,
 }
 
 /*
+ * The end of a move, once users/KEY is in place: a 0.2.0 record left in
+ * records/KEY gets the note, a stale state/KEY goes.  Best effort: users/KEY
+ * wins anyway, this only keeps a 0.2.0 module still in memory from reading
+ * the old record and state.  The first few writes of a user file (a new one
+ * has sequence number 1) do it again, in case a crash or an I/O error cut
+ * the move short.
+ */
+#define USERFILE_FINISH_SEQ 4U
+
+static void finish_move(struct file_store *fs, const char *key)
+{
+        char *buf = NULL, scratch[128];
+        size_t len = 0;
+        enum mailotp_rc rc;
+        int moved = 0;
+
+        rc = load_blob(fs, SUB_RECORDS, key, RECORD_MAX_SIZE, BLOB_BYTES, &buf, &len, scratch,
+                       sizeof(scratch));
+        if (rc == MAILOTP_OK) {
+                moved = userfile_is_moved(buf, len);
+                secure_freezero(buf, len + 1);
+        }
+        /* Anything in records/KEY but the note (a record, a bad file, a symlink) gets it. */
+        if (rc != MAILOTP_ERR_NOT_FOUND && !moved &&
+            save_blob(fs, SUB_RECORDS, key, USERFILE_MOVED, sizeof(USERFILE_MOVED) - 1, 1, scratch,
+                      sizeof(scratch)) != MAILOTP_OK)
+                return;
+        (void)remove_blob(fs, SUB_STATE, key, scratch, sizeof(scratch));
+}
+
+/*
  * A user without users/KEY: make it from the new part and the other part as
- * the 0.2.0 layout has it, then mark records/KEY moved and remove state/KEY.
- * users/KEY comes first, so a crash in between leaves a user file that wins.
+ * the 0.2.0 layout has it, then finish the move (finish_move).  users/KEY
+ * comes first, so a crash in between leaves a user file that wins.
  */
 static enum mailotp_rc user_create(struct file_store *fs, int dfd, const char *key,
                                    const struct user_edit *e, char *err, size_t errlen)
@@ -343,11 +374,10 @@ static enum mailotp_rc user_create(struct file_store *fs, int dfd, const char *k
         const char *r = NULL, *t = NULL;
         size_t rlen = 0, slen = 0, plen = 0;
         enum mailotp_rc rc, lrc;
-        int moved = 0, had_record = 0;
+        int moved = 0;
 
         record_wipe(&rec);
         lrc = legacy_record_load(fs, key, &rec, &moved, err, errlen);
-        had_record = lrc != MAILOTP_ERR_NOT_FOUND; /* whatever records/KEY is, it gets the note */
         if (e->is_state) {
                 if (moved) {
                         mailotp_seterr(err, errlen,
@@ -392,47 +422,14 @@ static enum mailotp_rc user_create(struct file_store *fs, int dfd, const char *k
         if (err != NULL && errlen > 0)
                 err[0] = '\0';
         rc = fio_slots_write(dfd, key, fs->owner, payload, plen, err, errlen);
-        if (rc == MAILOTP_OK && had_record)
-                rc = save_blob(fs, SUB_RECORDS, key, USERFILE_MOVED, sizeof(USERFILE_MOVED) - 1, 1,
-                               err, errlen);
         if (rc == MAILOTP_OK)
-                rc = remove_blob(fs, SUB_STATE, key, err, errlen);
+                finish_move(fs, key);
 out:
         record_wipe(&rec);
         secure_memzero(rtext, sizeof(rtext));
         secure_memzero(stext, sizeof(stext));
         secure_memzero(payload, sizeof(payload));
         return rc;
-}
-
-/*
- * The first few writes of a user file (a new one has sequence number 1) also
- * finish a move that a crash or an I/O error cut short after users/KEY was
- * made: a 0.2.0 record left in records/KEY gets the note, a stale state/KEY
- * goes.  Best effort: users/KEY wins anyway; this only keeps a 0.2.0 module
- * still in memory from reading the old record and state.
- */
-#define USERFILE_FINISH_SEQ 4U
-
-static void finish_move(struct file_store *fs, const char *key)
-{
-        char *buf = NULL, scratch[128];
-        size_t len = 0;
-        enum mailotp_rc rc;
-        int moved = 0;
-
-        rc = load_blob(fs, SUB_RECORDS, key, RECORD_MAX_SIZE, BLOB_BYTES, &buf, &len, scratch,
-                       sizeof(scratch));
-        if (rc == MAILOTP_OK) {
-                moved = userfile_is_moved(buf, len);
-                secure_freezero(buf, len + 1);
-        }
-        /* Anything in records/KEY but the note (a record, a bad file, a symlink) gets it. */
-        if (rc != MAILOTP_ERR_NOT_FOUND && !moved &&
-            save_blob(fs, SUB_RECORDS, key, USERFILE_MOVED, sizeof(USERFILE_MOVED) - 1, 1, scratch,
-                      sizeof(scratch)) != MAILOTP_OK)
-                return;
-        (void)remove_blob(fs, SUB_STATE, key, scratch, sizeof(scratch));
 }
 
 /* Store one part (record or state) of a user under the caller's lock. */

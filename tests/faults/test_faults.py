@@ -79,6 +79,14 @@ def write_side(call):
     return call.mode == "w" or call.func in WRITE_FUNCS
 
 
+def after_user_file_made(baseline, site):
+    """A call of a move's tail (the note in records/, the removal of state/), which comes
+    after the rename that put users/KEY in place: best effort, the login stands."""
+    idx = next((k for k, c in enumerate(baseline) if c.func == site.func and c.n == site.n), None)
+    made = [k for k, c in enumerate(baseline) if c.func == "renameat" and area(c) == "users"]
+    return idx is not None and bool(made) and idx > made[0] and area(site) in ("records", "state")
+
+
 def after_decision(baseline, site):
     """The lock taken only to add the last-logins entry, after the outcome is stored."""
     idx = next((k for k, c in enumerate(baseline) if c.func == site.func and c.n == site.n), None)
@@ -221,9 +229,17 @@ class FaultInjection(unittest.TestCase):
         if result == "PAM_SUCCESS" and kind in ("code", "hardened", "recovery", "migrate"):
             # Never a yes unless the replay state (and a consumed recovery code) is stored,
             # and for a 0.2.0 user, unless the move is complete.
-            for rel in ("users/alice", "records/alice", "state/alice"):
-                self.assertEqual(now.get(rel), new_files.get(rel),
-                                 "%s: success without the new state on disk (%s)" % (ctx, rel))
+            self.assertEqual(now.get("users/alice"), new_files.get("users/alice"),
+                             "%s: success without the new state on disk" % ctx)
+            for rel in ("records/alice", "state/alice"):
+                if kind == "migrate":
+                    # The move's tail is best effort (users/ wins); the next writes finish it.
+                    self.assertIn(now.get(rel), (old_files.get(rel), new_files.get(rel)),
+                                  "%s: %s neither old nor new" % (ctx, rel))
+                else:
+                    self.assertEqual(now.get(rel), new_files.get(rel),
+                                     "%s: success without the new state on disk (%s)" % (
+                                         ctx, rel))
             if kind == "recovery":
                 self.assertEqual(now.get("recovery/alice"), new_files.get("recovery/alice"),
                                  "%s: recovery code accepted but not consumed on disk" % ctx)
@@ -317,6 +333,9 @@ class FaultInjection(unittest.TestCase):
             self.assertEqual(user_view(w.files(), "alice").where, "users", ctx)
             self.assertEqual(user_view(w.files(), "alice").record,
                              user_view(self.legacy_files, "alice").record, ctx)
+            # ...and the move is finished: one of the user file's first writes did it.
+            self.assertEqual(w.files()["records/alice"][0], tl.MOVED_RECORD, ctx)
+            self.assertNotIn("state/alice", w.files(), ctx)
         if kind == "apppw":
             r = w.run_login(self.simple, "alice", self.app_pw, now=T + 30)
             self.assertEqual(r.result, "PAM_SUCCESS", "%s: next app-password login" % ctx)
@@ -336,6 +355,7 @@ class FaultInjection(unittest.TestCase):
         ctx += " [%s %s]" % (hit.path if step.site is hit else "before " + step.site.path,
                              hit.mode)
         harmless = (step.area == "last"
+                    or (kind == "migrate" and after_user_file_made(base_trace, step.site))
                     or (func == "close" and (hit.mode in "rd" or step.area == "locks"))
                     or (kind == "apppw" and step.area == "apppw" and write_side(step.site))
                     or (kind in ("apppw", "code", "wrong", "hardened", "recovery")
@@ -473,7 +493,10 @@ class FaultInjection(unittest.TestCase):
                                  [(c.func, c.n), ("unlinkat", 1)], ctx)
                 area = c.path.split("/")[0]
                 seen_areas.add(area)
-                self.assertEqual(run.result, want if area == "last" else "PAM_AUTHINFO_UNAVAIL",
+                # The last-logins log and a move's tail (the note in records/) are best
+                # effort: the login stands.
+                tail = area == "last" or (plant is legacy_010 and area == "records")
+                self.assertEqual(run.result, want if tail else "PAM_AUTHINFO_UNAVAIL",
                                  "%s\n%s" % (ctx, "\n".join(run.log)))
                 now = w.files()
                 temps = [rel for rel in now if is_temp(rel)]

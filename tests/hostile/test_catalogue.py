@@ -93,6 +93,10 @@ NONE, LAST, COUNTED, CODE_OK, APP_OK, STATE_ONLY = (
     "none", "last", "counted", "code-ok", "app-ok", "state-only")
 # A legacy (0.2.0 layout) user moved into users/KEY by the login's state write.
 MOVED_OK, MOVED_COUNTED = "moved-code-ok", "moved-counted"
+# users/KEY beside what a move cut short left of the 0.2.0 layout: the login's in-place
+# write (one of a user file's first few) finishes the move: records/KEY becomes
+# MOVED_RECORD (unless it already is), state/KEY goes.
+FINISHED_OK, FINISHED_STATE_OK = "finished-code-ok", "finished-state-code-ok"
 # A 0.2.0 store (no users/ directory): the state written in place in state/KEY.
 OLD_STORE_OK, OLD_STORE_COUNTED = "old-store-code-ok", "old-store-counted"
 CHANGE_FILES = {
@@ -104,10 +108,13 @@ CHANGE_FILES = {
     STATE_ONLY: ("users",),
     MOVED_OK: ("users", "records", "state", "last"),
     MOVED_COUNTED: ("users", "records", "state", "last"),
+    FINISHED_OK: ("users", "records", "state", "last"),
+    FINISHED_STATE_OK: ("users", "state", "last"),
     OLD_STORE_OK: ("state", "last"),
     OLD_STORE_COUNTED: ("state", "last"),
 }
-SUCCESS_CHANGES = (CODE_OK, APP_OK, STATE_ONLY, MOVED_OK, OLD_STORE_OK)
+SUCCESS_CHANGES = (CODE_OK, APP_OK, STATE_ONLY, MOVED_OK, OLD_STORE_OK, FINISHED_OK,
+                   FINISHED_STATE_OK)
 
 Row = collections.namedtuple("Row", [
     "id", "name", "group", "user", "answer", "want", "reasons", "changes", "key", "setup",
@@ -1318,8 +1325,8 @@ CASES = [
         setup=s_stale_pending_record,
         answer=a_bytes(PWB)),
     row("S95", "users/alice and a stale records/alice + state/alice of another secret, step "
-        "far ahead: users/ wins, code accepted, legacy files untouched", "store", OK,
-        "code-accepted", CODE_OK,
+        "far ahead (a move cut short): users/ wins, code accepted, the move finished", "store",
+        OK, "code-accepted", FINISHED_OK,
         setup=s_stale_legacy,
         answer=a_pw_code),
     row("S96", "pending enrollment (record part only): its code does not log in", "store",
@@ -1355,7 +1362,8 @@ CASES = [
         setup=s_all(s_stale_pending_record, s_content("users/alice", b"\0" * 8192)),
         answer=a_bytes(PWB), log_re=r'detail="user file has no valid slot"'),
     row("S107", "a move cut short before state/alice was removed: users/ wins, the stale "
-        "state (step far ahead) never read", "store", OK, "code-accepted", CODE_OK,
+        "state (step far ahead) never read, then removed", "store", OK, "code-accepted",
+        FINISHED_STATE_OK,
         setup=s_move_cut_short, answer=a_pw_code),
 
     # ---------------------------------------------------------------- configuration
@@ -1451,7 +1459,7 @@ def check_table():
             problems.append("%s: unknown group %s" % (r.id, r.group))
         if r.want == OK and r.changes not in SUCCESS_CHANGES and not r.no2fa:
             problems.append("%s: success for a 2FA user without a legitimate code" % r.id)
-        if r.changes in (CODE_OK, APP_OK, MOVED_OK, OLD_STORE_OK) and \
+        if r.changes in SUCCESS_CHANGES and r.changes != STATE_ONLY and \
                 r.want not in (OK, AUTH_ERR):
             problems.append("%s: success-class change with result %s" % (r.id, r.want))
     return problems
@@ -1573,6 +1581,11 @@ class Catalogue(unittest.TestCase):
         rel = "store/users/%s" % r.key
         if rel in changed_files and bytes_before["users"] is None and rel in after:
             self._check_moved(ctx, r.key, bytes_before)
+        if r.changes in (FINISHED_OK, FINISHED_STATE_OK):
+            self.assertEqual(ctx.read("records/" + r.key), tl.MOVED_RECORD,
+                             "records/KEY not MOVED_RECORD after the move was finished")
+            self.assertFalse(os.path.lexists(ctx.p("state/" + r.key)),
+                             "state/KEY not removed by the finished move")
         rel = "store/last/%s" % r.key
         old = bytes_before["last"]
         if rel in changed_files and old is not None and rel in after:
@@ -1641,7 +1654,8 @@ class Catalogue(unittest.TestCase):
         if r.changes in (COUNTED, MOVED_COUNTED, OLD_STORE_COUNTED):
             want = min(int(before["failures"]) + 1, 1000000)
             self.assertEqual(int(after["failures"]), want, "failure counted exactly once")
-        elif r.changes in (CODE_OK, STATE_ONLY, MOVED_OK, OLD_STORE_OK):
+        elif r.changes in (CODE_OK, STATE_ONLY, MOVED_OK, OLD_STORE_OK, FINISHED_OK,
+                           FINISHED_STATE_OK):
             self.assertEqual(after["failures"], "0")
             if before is not None and "last_step" in before:
                 self.assertGreater(int(after["last_step"]), int(before["last_step"]))

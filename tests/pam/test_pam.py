@@ -372,6 +372,28 @@ class FailClosed(WorldTest):
         self.assertEqual(self.login_ok_code(), "PAM_AUTHINFO_UNAVAIL")
         self.assertEqual(self.image(), img)
 
+    def test_corrupt_state_rebuilt_only_by_unlock_force(self):
+        rec = self.w.record_text("alice")
+        tl.write_user(self.w.store, "alice", state="# pam_mailotp user state\nversion = 9\nend\n")
+        img = self.image()
+        self.assertEqual(self.login_ok_code(), "PAM_AUTHINFO_UNAVAIL")
+        res = self.w.cli("unlock", "alice", check=4)
+        self.assertIn("mailotp unlock --force", res.stderr)
+        self.assertEqual(self.image(), img, "unlock without --force wrote")
+        obj = json.loads(self.w.cli("--json", "unlock", "--force", "alice", check=0).stdout)
+        self.assertEqual(obj, {"user": "alice", "failures": 0, "state_rebuilt": True})
+        # The record is kept byte for byte; the state starts at the current step, so no
+        # code up to now can be used again, and the next step's code logs in once.
+        self.assertEqual(self.w.record_text("alice"), rec)
+        fields = tl.state_fields(self.w.state_text("alice"))
+        now_step = int(time.time()) // 30
+        self.assertIn(int(fields["last_step"]), (now_step - 1, now_step))
+        self.assertEqual(self.w.login(self.svc, "alice", PW + self.w.code("alice", now_step - 1)),
+                         "PAM_AUTH_ERR")
+        code = self.w.code("alice", now_step + 1)
+        self.assertEqual(self.w.login(self.svc, "alice", PW + code), "PAM_SUCCESS")
+        self.assertEqual(self.w.login(self.svc, "alice", PW + code), "PAM_AUTH_ERR")
+
     def test_unwritable_state_fails_the_login(self):
         # Root ignores permissions: replace users/ by a file, then (where the file system
         # and the capabilities allow it) make users/alice immutable, so that it still
