@@ -134,7 +134,7 @@ static enum mailotp_rc read_all(int fd, const char *name, const struct stat *st,
 {
         enum mailotp_rc rc;
         char *buf = NULL;
-        size_t len = 0;
+        size_t len = 0, cap;
 
         *buf_out = NULL;
         *len_out = 0;
@@ -142,7 +142,14 @@ static enum mailotp_rc read_all(int fd, const char *name, const struct stat *st,
                 mailotp_seterr(err, errlen, "%s is larger than %zu bytes", name, max);
                 return MAILOTP_ERR_UNSAFE_FILE;
         }
-        buf = malloc(max + 1);
+        /*
+         * Room for the size fstat saw and one byte more, which tells a file
+         * that grew since: then the buffer grows, up to max + 1.  (Not max +
+         * 1 at once: a 64 KiB buffer per read made the heap grow and shrink
+         * at every login, each shrink a TLB flush on every CPU.)
+         */
+        cap = (size_t)st->st_size + 1;
+        buf = malloc(cap);
         if (buf == NULL) {
                 mailotp_seterr(err, errlen, "out of memory reading %s", name);
                 return MAILOTP_ERR_NOMEM;
@@ -153,7 +160,7 @@ static enum mailotp_rc read_all(int fd, const char *name, const struct stat *st,
          * the loop without a second read(2) for the end of file.
          */
         for (;;) {
-                size_t want = max + 1 - len;
+                size_t want = cap - len;
                 ssize_t n = read(fd, buf + len, want);
 
                 if (n < 0 && errno == EINTR)
@@ -173,6 +180,21 @@ static enum mailotp_rc read_all(int fd, const char *name, const struct stat *st,
                 }
                 if ((size_t)n < want)
                         break;
+                if (len == cap) {
+                        /* It grew: a bigger buffer (the old one wiped), never over max + 1. */
+                        size_t ncap = cap > (max + 1) / 2 ? max + 1 : 2 * cap;
+                        char *nbuf = malloc(ncap);
+
+                        if (nbuf == NULL) {
+                                mailotp_seterr(err, errlen, "out of memory reading %s", name);
+                                rc = MAILOTP_ERR_NOMEM;
+                                goto fail;
+                        }
+                        memcpy(nbuf, buf, len);
+                        secure_freezero(buf, cap);
+                        buf = nbuf;
+                        cap = ncap;
+                }
         }
         buf[len] = '\0';
         if (text && memchr(buf, '\0', len) != NULL) {
@@ -184,7 +206,7 @@ static enum mailotp_rc read_all(int fd, const char *name, const struct stat *st,
         *len_out = len;
         return MAILOTP_OK;
 fail:
-        secure_freezero(buf, max + 1);
+        secure_freezero(buf, cap);
         return rc;
 }
 

@@ -651,13 +651,13 @@ static enum mailotp_rc fs_lastlog_append(struct store *st, const char *key,
 {
         struct file_store *fs = fs_of(st);
         struct lastlog *l = malloc(sizeof(*l));
-        char *out = malloc(LASTLOG_FILE_MAX), *buf = NULL;
+        char *out = NULL, *buf = NULL;   /* out: only for a rewrite */
         char line[LASTLOG_LINE_MAX + 2]; /* room for a leading newline */
         size_t len = 0, olen = 0, llen = 0;
         enum mailotp_rc rc = MAILOTP_ERR_NOMEM;
         int dfd, afd = -1;
 
-        if (l == NULL || out == NULL) {
+        if (l == NULL) {
                 mailotp_seterr(err, errlen, "out of memory");
                 goto out;
         }
@@ -690,6 +690,12 @@ static enum mailotp_rc fs_lastlog_append(struct store *st, const char *key,
                 goto out;
         }
         lastlog_push(l, ev, keep);
+        out = malloc(LASTLOG_FILE_MAX);
+        if (out == NULL) {
+                mailotp_seterr(err, errlen, "out of memory");
+                rc = MAILOTP_ERR_NOMEM;
+                goto out;
+        }
         rc = lastlog_format(l, out, LASTLOG_FILE_MAX, &olen);
         if (rc == MAILOTP_OK)
                 rc = fio_write_atomic_fast(dfd, key, out, olen, err, errlen);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -127,6 +128,94 @@ START_TEST(read_exactly_max)
         buf = NULL;
         ck_assert_int_eq(rd("f", 077, 99, &buf, &len), MAILOTP_ERR_UNSAFE_FILE);
         ck_assert_ptr_null(buf);
+}
+END_TEST
+
+/*
+ * A file that grows between fstat and read: fio_read sizes its buffer from
+ * fstat, so the first read(2) it makes appends grow_by bytes to grow_path
+ * here (once) before reading, as another writer would.
+ */
+static char grow_path[700];
+static size_t grow_by;
+
+static void grow_now(void)
+{
+        char pad[4096];
+        size_t left = grow_by;
+        int fd;
+
+        grow_by = 0;
+        fd = open(grow_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        memset(pad, 'b', sizeof(pad));
+        while (left > 0) {
+                size_t n = left < sizeof(pad) ? left : sizeof(pad);
+
+                if (write(fd, pad, n) != (ssize_t)n)
+                        break;
+                left -= n;
+        }
+        (void)close(fd);
+}
+
+ssize_t read(int fd, void *buf, size_t n)
+{
+        if (grow_by > 0)
+                grow_now();
+        return (ssize_t)syscall(SYS_read, fd, buf, n);
+}
+
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen);
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+        (void)buflen;
+        return read(fd, buf, n);
+}
+
+START_TEST(read_file_that_grows_meanwhile)
+{
+        static const size_t grows[] = {1, 100, 4096, 10000};
+        char *buf = NULL;
+        size_t len = 0, i, k;
+
+        for (i = 0; i < sizeof(grows) / sizeof(grows[0]); i++) {
+                put("g", "version = 1\n", 0600);
+                tu_join(grow_path, sizeof(grow_path), dir, "g");
+                grow_by = grows[i];
+                ck_assert_int_eq(rd("g", 077, 65536, &buf, &len), MAILOTP_OK);
+                ck_assert_uint_eq(grow_by, 0);
+                /* All of it, as it is after the growth: the old bytes, then the new. */
+                ck_assert_uint_eq(len, 12 + grows[i]);
+                ck_assert(memcmp(buf, "version = 1\n", 12) == 0);
+                for (k = 12; k < len; k++)
+                        ck_assert_int_eq(buf[k], 'b');
+                ck_assert_int_eq(buf[len], '\0');
+                secure_freezero(buf, len + 1);
+                buf = NULL;
+        }
+}
+END_TEST
+
+START_TEST(read_file_that_grows_beyond_max)
+{
+        char *buf = err;
+        size_t len = 99;
+
+        put("g", "version = 1\n", 0600);
+        tu_join(grow_path, sizeof(grow_path), dir, "g");
+        grow_by = 200; /* 212 bytes then, over a max of 100 */
+        ck_assert_int_eq(rd("g", 077, 100, &buf, &len), MAILOTP_ERR_UNSAFE_FILE);
+        ck_assert_ptr_null(buf);
+        ck_assert_uint_eq(len, 0);
+        ck_assert_ptr_nonnull(strstr(err, "larger than 100 bytes"));
+        /* Up to exactly max is still read. */
+        put("g", "version = 1\n", 0600);
+        grow_by = 88;
+        ck_assert_int_eq(rd("g", 077, 100, &buf, &len), MAILOTP_OK);
+        ck_assert_uint_eq(len, 100);
+        secure_freezero(buf, len + 1);
 }
 END_TEST
 
@@ -813,6 +902,8 @@ static Suite *fileio_suite(void)
         tcase_add_test(tc, read_regular);
         tcase_add_test(tc, read_empty_file);
         tcase_add_test(tc, read_exactly_max);
+        tcase_add_test(tc, read_file_that_grows_meanwhile);
+        tcase_add_test(tc, read_file_that_grows_beyond_max);
         tcase_add_test(tc, read_missing);
         tcase_add_test(tc, read_symlink);
         tcase_add_test(tc, read_hard_link);
