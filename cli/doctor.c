@@ -18,6 +18,7 @@
 #include "fileio.h"
 #include "json.h"
 #include "pamconf.h"
+#include "userfile.h"
 
 #define PAMFILE_MAX 65536U
 
@@ -92,6 +93,43 @@ static int list_services(const struct doctor_args *a, char names[][64], int max)
         return n;
 }
 
+/*
+ * Users still in the 0.2.0 layout (records/KEY a record, not the note that
+ * the user moved to users/, whose size tells them apart without reading).
+ */
+static void check_layout(int storefd, const char *dir, struct pamconf_report *rep)
+{
+        struct dirent *de;
+        struct stat st;
+        unsigned long legacy = 0;
+        DIR *d;
+        int fd;
+
+        fd = openat(storefd, "records", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        d = fdopendir(fd);
+        if (d == NULL) {
+                (void)close(fd);
+                return;
+        }
+        while ((de = readdir(d)) != NULL) {
+                if (de->d_name[0] == '.')
+                        continue;
+                if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    (!S_ISREG(st.st_mode) || st.st_size != (off_t)(sizeof(USERFILE_MOVED) - 1)))
+                        legacy++;
+        }
+        closedir(d);
+        if (legacy > 0)
+                pamconf_add(rep, SEV_NOTE, "store-0.2.0-users",
+                            "nothing to do: each moves at its next login or mailotp command; "
+                            "restart Dovecot (and any other service using the module) once "
+                            "after upgrading, as a 0.2.0 module still loaded refuses moved users",
+                            "store %s: %lu user%s still in the 0.2.0 layout (records/, state/)",
+                            dir, legacy, legacy == 1 ? "" : "s");
+}
+
 static void check_store(const struct mailotp_opts *o, struct pamconf_report *rep)
 {
         struct stat st;
@@ -115,6 +153,7 @@ static void check_store(const struct mailotp_opts *o, struct pamconf_report *rep
                 pamconf_add(rep, SEV_WARN, "store-readable",
                             "chmod 0700 DIR (others can list which mailboxes use 2FA)",
                             "store %s has mode %04o", o->dir, (unsigned)(st.st_mode & 07777));
+        check_layout(fd, o->dir, rep);
         (void)close(fd);
 }
 

@@ -2,8 +2,12 @@
 """mailotp doctor against a set of good and broken PAM stacks and Dovecot configurations."""
 import json
 import os
+import time
 
+import mailotp_testlib as tl
 from mailotp_testlib import WorldTest
+
+PW = "T9D3K!px"
 
 SIMPLE = ("auth [success=done ignore=ignore default=die] pam_mailotp.so\n"
           "auth required pam_unix.so use_first_pass\n"
@@ -129,6 +133,32 @@ class Doctor(WorldTest):
         rc, out = self.doctor("simple-good")
         self.assertEqual(rc, 1)
         self.assertIn("store-missing", self.ids(out))
+
+    def test_users_in_the_0_2_0_layout_are_a_note(self):
+        self.w.enable("alice", PW)
+        self.w.enable("bob", PW)
+        rc, out = self.doctor("simple-good", check=0)
+        self.assertNotIn("store-0.2.0-users", self.ids(out))
+        tl.make_legacy(self.w.store, "alice")
+        tl.make_legacy(self.w.store, "bob")
+        rc, out = self.doctor("simple-good", check=0)
+        notes = [f for f in out["findings"] if f["id"] == "store-0.2.0-users"]
+        self.assertEqual(len(notes), 1, out)
+        self.assertEqual(notes[0]["severity"], "note")
+        self.assertIn("2 users still in the 0.2.0 layout", notes[0]["problem"])
+        self.assertIn("restart Dovecot", notes[0]["fix"])
+        # A login moves alice (records/alice becomes the note): one left.
+        svc = self.w.simple_service("alice")
+        step = int(time.time()) // tl.PERIOD + 1
+        self.assertEqual(self.w.login(svc, "alice", PW + self.w.code("alice", step)),
+                         "PAM_SUCCESS")
+        rc, out = self.doctor("simple-good", check=0)
+        notes = [f for f in out["findings"] if f["id"] == "store-0.2.0-users"]
+        self.assertIn("1 user still in the 0.2.0 layout", notes[0]["problem"])
+        # bob moved by a CLI write: no note left.
+        self.w.cli("unlock", "bob", check=0)
+        rc, out = self.doctor("simple-good", check=0)
+        self.assertNotIn("store-0.2.0-users", self.ids(out))
 
     def test_default_finds_services_mentioning_the_module(self):
         rc, out = self.doctor()
