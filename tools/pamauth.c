@@ -32,6 +32,8 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "pam_names.h"
+
 #define MAX_LINES    8
 #define LINE_MAX_LEN 70000
 
@@ -136,41 +138,6 @@ static const char *libcrypto_mapped(void)
         return ans;
 }
 
-/* The symbolic name of a PAM result, so scripts need not parse pam_strerror text. */
-static const char *pam_name(int rc)
-{
-        switch (rc) {
-        case PAM_SUCCESS:
-                return "PAM_SUCCESS";
-        case PAM_AUTH_ERR:
-                return "PAM_AUTH_ERR";
-        case PAM_AUTHINFO_UNAVAIL:
-                return "PAM_AUTHINFO_UNAVAIL";
-        case PAM_MAXTRIES:
-                return "PAM_MAXTRIES";
-        case PAM_USER_UNKNOWN:
-                return "PAM_USER_UNKNOWN";
-        case PAM_SERVICE_ERR:
-                return "PAM_SERVICE_ERR";
-        case PAM_BUF_ERR:
-                return "PAM_BUF_ERR";
-        case PAM_SYSTEM_ERR:
-                return "PAM_SYSTEM_ERR";
-        case PAM_CONV_ERR:
-                return "PAM_CONV_ERR";
-        case PAM_CRED_INSUFFICIENT:
-                return "PAM_CRED_INSUFFICIENT";
-        case PAM_ABORT:
-                return "PAM_ABORT";
-        case PAM_PERM_DENIED:
-                return "PAM_PERM_DENIED";
-        case PAM_IGNORE:
-                return "PAM_IGNORE";
-        default:
-                return "PAM_OTHER";
-        }
-}
-
 static int read_lines(struct answers *a)
 {
         char *buf = malloc(LINE_MAX_LEN + 2);
@@ -246,7 +213,7 @@ int main(int argc, char **argv)
         if (rhost != NULL)
                 (void)pam_set_item(pamh, PAM_RHOST, rhost);
         rc = pam_authenticate(pamh, 0);
-        printf("%s (%s)\n", pam_name(rc), pam_strerror(pamh, rc));
+        printf("%s (%s)\n", pam_result_name(rc), pam_strerror(pamh, rc));
         fflush(stdout);
         (void)pam_end(pamh, rc);
         report = getenv("PAMAUTH_REPORT_MAPS");

@@ -45,6 +45,8 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "pam_names.h"
+
 #define BYTES_MAX (256U * 1024U) /* longest username or answer */
 
 void pam_vsyslog(const pam_handle_t *pamh, int priority, const char *fmt, va_list args)
@@ -146,44 +148,6 @@ static int converse(int n, const struct pam_message **msg, struct pam_response *
         }
         *resp = r;
         return PAM_SUCCESS;
-}
-
-static const char *pam_name(int rc)
-{
-        switch (rc) {
-        case PAM_SUCCESS:
-                return "PAM_SUCCESS";
-        case PAM_AUTH_ERR:
-                return "PAM_AUTH_ERR";
-        case PAM_AUTHINFO_UNAVAIL:
-                return "PAM_AUTHINFO_UNAVAIL";
-        case PAM_MAXTRIES:
-                return "PAM_MAXTRIES";
-        case PAM_USER_UNKNOWN:
-                return "PAM_USER_UNKNOWN";
-        case PAM_SERVICE_ERR:
-                return "PAM_SERVICE_ERR";
-        case PAM_BUF_ERR:
-                return "PAM_BUF_ERR";
-        case PAM_SYSTEM_ERR:
-                return "PAM_SYSTEM_ERR";
-        case PAM_CONV_ERR:
-                return "PAM_CONV_ERR";
-        case PAM_CRED_INSUFFICIENT:
-                return "PAM_CRED_INSUFFICIENT";
-        case PAM_ABORT:
-                return "PAM_ABORT";
-        case PAM_PERM_DENIED:
-                return "PAM_PERM_DENIED";
-        case PAM_IGNORE:
-                return "PAM_IGNORE";
-        case PAM_AUTHTOK_ERR:
-                return "PAM_AUTHTOK_ERR";
-        case PAM_AUTHTOK_RECOVERY_ERR:
-                return "PAM_AUTHTOK_RECOVERY_ERR";
-        default:
-                return "PAM_OTHER";
-        }
 }
 
 static int hexval(char c)
@@ -352,7 +316,7 @@ int main(int argc, char **argv)
         if (rhost != NULL)
                 (void)pam_set_item(pamh, PAM_RHOST, rhost);
         rc = pam_authenticate(pamh, 0);
-        printf("%s (%s)\n", pam_name(rc), pam_strerror(pamh, rc));
+        printf("%s (%s)\n", pam_result_name(rc), pam_strerror(pamh, rc));
         fflush(stdout);
         (void)pam_end(pamh, rc);
         free(user.p);

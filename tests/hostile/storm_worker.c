@@ -55,6 +55,8 @@
 #include <syslog.h>
 #include <time.h>
 
+#include "pam_names.h"
+
 #define MAX_USERS  64
 #define MAX_STEPS  64
 #define FIELD_MAX  128
@@ -164,30 +166,6 @@ static int converse(int n, const struct pam_message **msg, struct pam_response *
         }
         *resp = r;
         return PAM_SUCCESS;
-}
-
-static const char *pam_name(int rc)
-{
-        switch (rc) {
-        case PAM_SUCCESS:
-                return "PAM_SUCCESS";
-        case PAM_AUTH_ERR:
-                return "PAM_AUTH_ERR";
-        case PAM_AUTHINFO_UNAVAIL:
-                return "PAM_AUTHINFO_UNAVAIL";
-        case PAM_MAXTRIES:
-                return "PAM_MAXTRIES";
-        case PAM_USER_UNKNOWN:
-                return "PAM_USER_UNKNOWN";
-        case PAM_SERVICE_ERR:
-                return "PAM_SERVICE_ERR";
-        case PAM_BUF_ERR:
-                return "PAM_BUF_ERR";
-        case PAM_IGNORE:
-                return "PAM_IGNORE";
-        default:
-                return "PAM_OTHER";
-        }
 }
 
 static int64_t mono_ns(void)
@@ -527,7 +505,8 @@ int main(int argc, char **argv)
                 if (rc == PAM_SUCCESS && code != NULL)
                         seen_step = read_last_step(store, u->name);
                 printf("%d %d %d %s %lld %s %s %ld %" PRId64 " %" PRId64 " %lld %d %d\n", round,
-                       worker, ui, kind, step, rc == -1000 ? "PAM_START_FAILED" : pam_name(rc),
+                       worker, ui, kind, step,
+                       rc == -1000 ? "PAM_START_FAILED" : pam_result_name(rc),
                        seen.reason[0] != '\0' ? seen.reason : "-", seen.failures, t0, t1, seen_step,
                        seen.lines, seen.nolast);
         }
