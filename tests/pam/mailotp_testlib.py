@@ -485,3 +485,25 @@ class WorldTest(unittest.TestCase):
         lines = self.w.log_lines()
         self.assertTrue(any(re.search(pattern, l) for l in lines),
                         "no log line matches %r in:\n%s" % (pattern, "\n".join(lines)))
+
+
+class LegacyUserTest(WorldTest):
+    """alice enabled with PASSWORD through the CLI, then turned into the 0.2.0 layout
+    (make_legacy); self.rec and self.state are her record and state texts, self.records,
+    self.state_path and self.user the paths of records/alice, state/alice and
+    users/alice."""
+    PASSWORD = "T9D3K!px"
+
+    def setUp(self):
+        super().setUp()
+        self.step = self.w.enable("alice", self.PASSWORD)
+        self.svc = self.w.simple_service("alice")
+        self.rec, self.state = read_user(self.w.store, "alice")
+        make_legacy(self.w.store, "alice")
+        self.records = os.path.join(self.w.store, "records", "alice")
+        self.state_path = os.path.join(self.w.store, "state", "alice")
+        self.user = self.w.user_file("alice")
+
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()

@@ -232,25 +232,11 @@ class UserFileDamaged(WorldTest):
         self.assertEqual(self.w.status("alice")["status"], "enabled")
 
 
-class Migration(WorldTest):
+class Migration(tl.LegacyUserTest):
     """The mailotp verbs on a user of 0.2.0 (records/KEY, state/KEY): status reads it as
     it is; unlock and enroll --force (the first write under the user's lock) move it into
     users/KEY, replace records/KEY by MOVED_RECORD and remove state/KEY; disable removes
     every file of it, moved or not."""
-
-    def setUp(self):
-        super().setUp()
-        self.step = self.w.enable("alice", PW)
-        self.svc = self.w.simple_service("alice")
-        self.rec, self.state = tl.read_user(self.w.store, "alice")
-        tl.make_legacy(self.w.store, "alice")
-        self.records = os.path.join(self.w.store, "records", "alice")
-        self.state_path = os.path.join(self.w.store, "state", "alice")
-        self.user = self.w.user_file("alice")
-
-    def read(self, path):
-        with open(path, "rb") as f:
-            return f.read()
 
     def layout(self):
         """{path: bytes} of alice's record and state files, wherever they are."""
