@@ -1254,16 +1254,11 @@ struct verb {
 #define V_DOCTOR  8U
 
 static const struct verb verbs[] = {
-    {"enroll", NULL, 0, 0, V_FORCE | V_QR},
-    {"confirm", NULL, 1, 1, 0},
-    {"disable", NULL, 0, 1, V_FORCE},
-    {"status", NULL, 0, 0, 0},
-    {"unlock", NULL, 0, 0, V_FORCE},
-    {"app-password", "add", 1, 1, V_APPOPTS},
-    {"app-password", "list", 0, 0, 0},
-    {"app-password", "revoke", 1, 1, 0},
-    {"recovery-codes", NULL, 0, 0, 0},
-    {"last", NULL, 0, 0, 0},
+    {"enroll", NULL, 0, 0, V_FORCE | V_QR}, {"confirm", NULL, 1, 1, 0},
+    {"disable", NULL, 0, 1, V_FORCE},       {"status", NULL, 0, 0, 0},
+    {"unlock", NULL, 0, 0, V_FORCE},        {"app-password", "add", 1, 1, V_APPOPTS},
+    {"app-password", "list", 0, 0, 0},      {"app-password", "revoke", 1, 1, 0},
+    {"recovery-codes", NULL, 0, 0, 0},      {"last", NULL, 0, 0, 0},
 };
 
 int main(int argc, char **argv)
