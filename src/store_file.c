@@ -234,6 +234,15 @@ static enum mailotp_rc legacy_state_load(struct file_store *fs, const char *key,
         return rc;
 }
 
+/* records/KEY says the user moved, but there is no users/KEY: fail closed, never "no 2FA". */
+static enum mailotp_rc moved_but_missing(char *err, size_t errlen)
+{
+        mailotp_seterr(err, errlen,
+                       "records/ says the user moved to users/, but the user file is missing "
+                       "(restore it)");
+        return MAILOTP_ERR_FORMAT;
+}
+
 static enum mailotp_rc fs_record_load(struct store *st, const char *key, struct otp_record *rec,
                                       char *err, size_t errlen)
 {
@@ -258,13 +267,8 @@ static enum mailotp_rc fs_record_load(struct store *st, const char *key, struct 
                         return rc;
                 /* records/KEY says moved: users/KEY was made before it, look again. */
         }
-        if (rc == MAILOTP_ERR_NOT_FOUND && moved) {
-                /* Fail closed: the record is somewhere, but not where it should be. */
-                mailotp_seterr(err, errlen,
-                               "records/ says the user moved to users/, but the user file is "
-                               "missing (restore it)");
-                return MAILOTP_ERR_FORMAT;
-        }
+        if (rc == MAILOTP_ERR_NOT_FOUND && moved)
+                return moved_but_missing(err, errlen);
         return rc;
 }
 
@@ -380,10 +384,7 @@ static enum mailotp_rc user_create(struct file_store *fs, int dfd, const char *k
         lrc = legacy_record_load(fs, key, &rec, &moved, err, errlen);
         if (e->is_state) {
                 if (moved) {
-                        mailotp_seterr(err, errlen,
-                                       "records/ says the user moved to users/, but the user "
-                                       "file is missing (restore it)");
-                        rc = MAILOTP_ERR_FORMAT;
+                        rc = moved_but_missing(err, errlen);
                         goto out;
                 }
                 if (lrc == MAILOTP_ERR_NOT_FOUND) {
