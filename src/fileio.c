@@ -9,17 +9,53 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "secure.h"
 #include "slots.h"
 
+/*
+ * What the checks below need of an open descriptor (type, mode, owner, link
+ * count, size), without its times.  statx(2) is asked for no timestamp on
+ * purpose: since Linux 6.13, reading a file's ctime (which fstat(2) always
+ * does) makes the next write stamp it with a fine-grained time instead of the
+ * coarse clock tick, so every in-place write of a user file after its check
+ * would change its timestamps and dirty its inode.  On ext4 without a
+ * journal, fdatasync(2) then writes the inode as well as the data: a second
+ * device write on every login.  Falls back to fstat(2) where statx is not
+ * available (kernels before 4.11, seccomp filters that refuse it).
+ */
+static int stat_fd(int fd, struct stat *st)
+{
+        const unsigned int want =
+            STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_UID | STATX_GID | STATX_INO | STATX_SIZE;
+        struct statx sx;
+
+        if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, want, &sx) != 0) {
+                if (errno != ENOSYS && errno != EPERM && errno != EINVAL)
+                        return -1;
+                return fstat(fd, st);
+        }
+        if ((sx.stx_mask & want) != want)
+                return fstat(fd, st);
+        memset(st, 0, sizeof(*st));
+        st->st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+        st->st_ino = (ino_t)sx.stx_ino;
+        st->st_mode = (mode_t)sx.stx_mode;
+        st->st_nlink = (nlink_t)sx.stx_nlink;
+        st->st_uid = (uid_t)sx.stx_uid;
+        st->st_gid = (gid_t)sx.stx_gid;
+        st->st_size = (off_t)sx.stx_size;
+        return 0;
+}
+
 /* Check an open descriptor: type, owner, forbidden mode bits, link count. */
 static enum mailotp_rc check_fd(int fd, mode_t type, uid_t owner, mode_t forbid, const char *what,
                                 struct stat *st, char *err, size_t errlen)
 {
-        if (fstat(fd, st) != 0) {
+        if (stat_fd(fd, st) != 0) {
                 mailotp_seterr(err, errlen, "cannot stat %s: %s", what, strerror(errno));
                 return MAILOTP_ERR_IO;
         }
@@ -577,7 +613,7 @@ enum mailotp_rc fio_append(int fd, const char *name, const char *data, size_t le
         struct stat st;
         ssize_t n;
 
-        if (fstat(fd, &st) != 0) {
+        if (stat_fd(fd, &st) != 0) {
                 mailotp_seterr(err, errlen, "cannot stat %s: %s", name, strerror(errno));
                 return MAILOTP_ERR_IO;
         }

@@ -220,13 +220,15 @@ enum mailotp_rc lastlog_format_line(const struct lastlog_event *ev, char *buf, s
         return MAILOTP_OK;
 }
 
+#define LASTLOG_HEADER "# pam_mailotp last logins\nversion = 2\nkeep = %zu\n"
+
 enum mailotp_rc lastlog_format(const struct lastlog *l, char *buf, size_t bufsz, size_t *outlen)
 {
         size_t off, i, keep = l->keep == 0 ? LASTLOG_MAX : clamp_keep(l->keep);
         size_t first = l->n > keep ? l->n - keep : 0;
         int n;
 
-        n = snprintf(buf, bufsz, "# pam_mailotp last logins\nversion = 2\nkeep = %zu\n", keep);
+        n = snprintf(buf, bufsz, LASTLOG_HEADER, keep);
         if (n < 0 || (size_t)n >= bufsz)
                 return MAILOTP_ERR_INVALID;
         off = (size_t)n;
@@ -246,4 +248,27 @@ int lastlog_needs_rewrite(const struct lastlog *l, size_t keep, size_t filelen, 
         keep = clamp_keep(keep);
         return l->version != 2 || l->keep != keep || l->skipped > 0 || l->lines >= 2 * keep ||
                filelen + linelen + 1 > LASTLOG_FILE_MAX;
+}
+
+int lastlog_can_append(const char *buf, size_t len, size_t keep, size_t linelen)
+{
+        char head[80];
+        const char *p, *end;
+        size_t lines = 0;
+        int n;
+
+        keep = clamp_keep(keep);
+        n = snprintf(head, sizeof(head), LASTLOG_HEADER, keep);
+        if (buf == NULL || n < 0 || (size_t)n >= sizeof(head) || len < (size_t)n ||
+            memcmp(buf, head, (size_t)n) != 0 || buf[len - 1] != '\n' ||
+            len + linelen + 1 > LASTLOG_FILE_MAX)
+                return 0;
+        p = buf + n;
+        end = buf + len;
+        while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+                p++;
+                if (++lines >= 2 * keep)
+                        return 0;
+        }
+        return 1;
 }

@@ -86,4 +86,16 @@ enum mailotp_rc lastlog_format_line(const struct lastlog_event *ev, char *buf, s
  */
 int lastlog_needs_rewrite(const struct lastlog *l, size_t keep, size_t filelen, size_t linelen);
 
+/*
+ * The writer's fast path: whether a line of linelen bytes may simply be
+ * appended to the log buf (len bytes, as read) without parsing its entries.
+ * Only when its header is exactly what lastlog_format writes for `keep`,
+ * its last line is complete, it has fewer than 2 * keep lines after the
+ * header, and the line keeps it within LASTLOG_FILE_MAX.  Otherwise the
+ * writer parses the log and asks lastlog_needs_rewrite.  A damaged line in
+ * the middle is not looked for here: readers skip it, and the rewrite at
+ * 2 * keep lines drops it.
+ */
+int lastlog_can_append(const char *buf, size_t len, size_t keep, size_t linelen);
+
 #endif

@@ -651,16 +651,16 @@ static enum mailotp_rc fs_lastlog_append(struct store *st, const char *key,
                                          size_t errlen)
 {
         struct file_store *fs = fs_of(st);
-        struct lastlog *l = malloc(sizeof(*l));
+        struct lastlog *l = NULL;        /* only when the log must be parsed */
         char *out = NULL, *buf = NULL;   /* out: only for a rewrite */
         char line[LASTLOG_LINE_MAX + 2]; /* room for a leading newline */
         size_t len = 0, olen = 0, llen = 0;
-        enum mailotp_rc rc = MAILOTP_ERR_NOMEM;
+        enum mailotp_rc rc;
         int dfd, afd = -1;
 
-        if (l == NULL) {
-                mailotp_seterr(err, errlen, "out of memory");
-                goto out;
+        if (lastlog_format_line(ev, line, sizeof(line) - 1, &llen) != MAILOTP_OK) {
+                mailotp_seterr(err, errlen, "cannot format the last-logins entry");
+                return MAILOTP_ERR_INVALID;
         }
         rc = sub_fd(fs, SUB_LAST, &dfd, err, errlen);
         if (rc != MAILOTP_OK) {
@@ -669,15 +669,24 @@ static enum mailotp_rc fs_lastlog_append(struct store *st, const char *key,
                 goto out;
         }
         rc = fio_open_append(dfd, key, fs->owner, LASTLOG_FILE_MAX, &afd, &buf, &len, err, errlen);
+        if (rc == MAILOTP_OK && lastlog_can_append(buf, len, keep, llen)) {
+                /* Most logins: a well-formed log with room for one more line. */
+                rc = fio_append(afd, key, line, llen, err, errlen);
+                goto out;
+        }
+        if (rc != MAILOTP_OK && rc != MAILOTP_ERR_NOT_FOUND)
+                goto out; /* unreadable now: keep the history, skip this event */
+        l = malloc(sizeof(*l));
+        if (l == NULL) {
+                mailotp_seterr(err, errlen, "out of memory");
+                rc = MAILOTP_ERR_NOMEM;
+                goto out;
+        }
         if (rc == MAILOTP_OK)
                 rc = lastlog_parse(buf, len, l, err, errlen);
         if (rc == MAILOTP_ERR_NOT_FOUND || rc == MAILOTP_ERR_FORMAT) {
                 memset(l, 0, sizeof(*l)); /* missing, or no log at all: start afresh */
         } else if (rc != MAILOTP_OK) {
-                goto out; /* unreadable now: keep the history, skip this event */
-        }
-        if (lastlog_format_line(ev, line, sizeof(line) - 1, &llen) != MAILOTP_OK) {
-                rc = MAILOTP_ERR_INVALID;
                 goto out;
         }
         if (afd >= 0 && rc == MAILOTP_OK && !lastlog_needs_rewrite(l, keep, len, llen)) {

@@ -30,7 +30,7 @@ STEP = T // PERIOD
 
 # Every function the shim wraps, in the order the tests iterate over them.
 FILE_FUNCS = ["open", "openat", "read", "pread", "write", "pwrite", "fsync", "fdatasync",
-              "ftruncate", "fstat", "rename", "renameat", "renameat2", "linkat", "unlinkat",
+              "ftruncate", "fstat", "statx", "rename", "renameat", "renameat2", "linkat", "unlinkat",
               "mkdirat", "flock", "fchmod", "close"]
 ALLOC_FUNCS = ["malloc", "calloc"]
 FUNCS = FILE_FUNCS + ALLOC_FUNCS

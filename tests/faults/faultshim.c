@@ -6,9 +6,9 @@
  * or into the real mailotp binary.
  *
  * Wrapped: open, openat, read, pread, write, pwrite, fsync, fdatasync,
- * ftruncate, fstat, rename, renameat, renameat2, linkat, unlinkat, mkdirat,
- * flock, fchmod, close, malloc, calloc, time (the clock) and dlopen (a
- * library that cannot be loaded).  The fortified entry points __open_2 and
+ * ftruncate, fstat, statx (descriptor form), rename, renameat, renameat2, linkat, unlinkat,
+ * mkdirat, flock, fchmod, close, malloc, calloc, time (the clock) and dlopen (a library that cannot
+ * be loaded).  The fortified entry points __open_2 and
  * __openat_2 (what _FORTIFY_SOURCE calls when the flags are not a constant)
  * count as open and openat; pread64 and pwrite64 (large-file names of the
  * same calls) as pread and pwrite.  A new file call in the code under test
@@ -104,6 +104,7 @@ enum fn {
         F_FDATASYNC,
         F_FTRUNCATE,
         F_FSTAT,
+        F_STATX,
         F_RENAME,
         F_RENAMEAT,
         F_RENAMEAT2,
@@ -119,9 +120,9 @@ enum fn {
 };
 
 static const char *const fn_names[F_COUNT] = {
-    "open",      "openat",    "read",  "pread",  "write",    "pwrite",    "fsync",
-    "fdatasync", "ftruncate", "fstat", "rename", "renameat", "renameat2", "linkat",
-    "unlinkat",  "mkdirat",   "flock", "fchmod", "close",    "malloc",    "calloc"};
+    "open",      "openat", "read",   "pread",  "write",    "pwrite",    "fsync",  "fdatasync",
+    "ftruncate", "fstat",  "statx",  "rename", "renameat", "renameat2", "linkat", "unlinkat",
+    "mkdirat",   "flock",  "fchmod", "close",  "malloc",   "calloc"};
 
 static struct {
         int ready;
@@ -166,6 +167,7 @@ static int (*real_fsync)(int);
 static int (*real_fdatasync)(int);
 static int (*real_ftruncate)(int, off_t);
 static int (*real_fstat)(int, struct stat *);
+static int (*real_statx)(int, const char *, int, unsigned int, struct statx *);
 static int (*real_rename)(const char *, const char *);
 static int (*real_renameat)(int, const char *, int, const char *);
 static int (*real_renameat2)(int, const char *, int, const char *, unsigned);
@@ -227,6 +229,8 @@ static void resolve(void)
         real_fdatasync = (int (*)(int))next_sym("fdatasync");
         real_ftruncate = (int (*)(int, off_t))next_sym("ftruncate");
         real_fstat = (int (*)(int, struct stat *))next_sym("fstat");
+        real_statx =
+            (int (*)(int, const char *, int, unsigned int, struct statx *))next_sym("statx");
         real_rename = (int (*)(const char *, const char *))next_sym("rename");
         real_renameat = (int (*)(int, const char *, int, const char *))next_sym("renameat");
         real_renameat2 =
@@ -822,6 +826,18 @@ SHIM_EXPORT int fstat(int fd, struct stat *st)
         int rc;
 
         FD_WRAPPER_BODY(F_FSTAT, real_fstat(fd, st));
+}
+
+/* Only the descriptor form (empty path, AT_EMPTY_PATH) is what the code under test uses. */
+SHIM_EXPORT int statx(int fd, const char *path, int flags, unsigned int mask, struct statx *sx)
+{
+        int rc;
+
+        if (path[0] != '\0' || (flags & AT_EMPTY_PATH) == 0) {
+                ENSURE();
+                return real_statx(fd, path, flags, mask, sx);
+        }
+        FD_WRAPPER_BODY(F_STATX, real_statx(fd, path, flags, mask, sx));
 }
 
 SHIM_EXPORT int flock(int fd, int op)

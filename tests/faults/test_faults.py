@@ -424,7 +424,7 @@ class FaultInjection(unittest.TestCase):
         for kind in self.kinds:
             for f, n in counts(self.base[kind][0]).items():
                 seen[f] = seen.get(f, 0) + n
-        for f in ("openat", "read", "pread", "write", "pwrite", "fsync", "fdatasync", "fstat",
+        for f in ("openat", "read", "pread", "write", "pwrite", "fsync", "fdatasync", "statx",
                   "renameat", "flock", "fchmod", "close", "malloc", "calloc"):
             self.assertGreater(seen.get(f, 0), 0, "no %s call seen on any login path" % f)
         # ftruncate only takes a short append back: test_7d reaches it.

@@ -609,6 +609,75 @@ START_TEST(v2_needs_rewrite_rules)
 }
 END_TEST
 
+/* A log exactly as lastlog_format writes it for keep 3, with n entry lines. */
+static size_t v2_text(char *buf, size_t bufsz, unsigned n)
+{
+        size_t off = (size_t)snprintf(buf, bufsz, "%s", V2_HEAD);
+        unsigned i;
+
+        for (i = 0; i < n; i++)
+                off += (size_t)snprintf(buf + off, bufsz - off,
+                                        "login = %u success code imap h -\n", i + 1);
+        return off;
+}
+
+START_TEST(v2_can_append_rules)
+{
+        char text[1024];
+        size_t len;
+        unsigned n;
+
+        /* Appended while fewer than 2 * keep lines follow the header. */
+        for (n = 0; n < 6; n++) {
+                len = v2_text(text, sizeof(text), n);
+                ck_assert_msg(lastlog_can_append(text, len, 3, 40) == (n < 6), "n=%u", n);
+        }
+        len = v2_text(text, sizeof(text), 6);
+        ck_assert(!lastlog_can_append(text, len, 3, 40));
+        len = v2_text(text, sizeof(text), 5);
+        /* Whatever the lines hold: a damaged line counts as a line, not parsed here. */
+        ck_assert(lastlog_can_append(text, len, 3, 40));
+        ck_assert(!lastlog_can_append(text, len, 4, 40));               /* another keep */
+        ck_assert(!lastlog_can_append(text, len - 1, 3, 40));           /* last line cut short */
+        ck_assert(!lastlog_can_append(text, len, 3, LASTLOG_FILE_MAX)); /* would grow too big */
+        ck_assert(lastlog_can_append(text, len, 3, LASTLOG_FILE_MAX - len - 1));
+        ck_assert(!lastlog_can_append(text, len, 3, LASTLOG_FILE_MAX - len));
+        ck_assert(!lastlog_can_append(text, 10, 3, 40)); /* header cut short */
+        ck_assert(!lastlog_can_append(NULL, 0, 3, 40));
+        ck_assert(!lastlog_can_append("", 0, 3, 40));
+        text[2] = 'P'; /* not the header lastlog_format writes */
+        ck_assert(!lastlog_can_append(text, len, 3, 40));
+        /* Version 1 files and other spellings of the header take the parsing path. */
+        ck_assert(!lastlog_can_append("version = 1\nend\n", 16, 3, 40));
+        ck_assert(!lastlog_can_append("version = 2\nkeep = 3\n", 22, 3, 40));
+        /* keep is clamped as lastlog_push clamps it. */
+        len = (size_t)snprintf(text, sizeof(text),
+                               "# pam_mailotp last logins\nversion = 2\nkeep = %u\n", LASTLOG_MAX);
+        ck_assert(lastlog_can_append(text, len, LASTLOG_MAX + 5, 40));
+        len = (size_t)snprintf(text, sizeof(text),
+                               "# pam_mailotp last logins\nversion = 2\nkeep = 1\n");
+        ck_assert(lastlog_can_append(text, len, 0, 40));
+}
+END_TEST
+
+/* What the fast path appends to is what the parser reads, one more entry each time. */
+START_TEST(v2_can_append_agrees_with_parse)
+{
+        struct lastlog *l = new_log();
+        char text[1024];
+        unsigned n;
+
+        for (n = 0; n < 6; n++) {
+                size_t len = v2_text(text, sizeof(text), n);
+
+                ck_assert_int_eq(lastlog_parse(text, len, l, err, sizeof(err)), MAILOTP_OK);
+                ck_assert_int_eq(lastlog_can_append(text, len, 3, 40),
+                                 !lastlog_needs_rewrite(l, 3, len, 40));
+        }
+        free(l);
+}
+END_TEST
+
 static Suite *lastlog_suite(void)
 {
         Suite *s = suite_create("lastlog");
@@ -644,6 +713,8 @@ static Suite *lastlog_suite(void)
         tcase_add_test(tc, v2_header_refused);
         tcase_add_test(tc, v2_zero_filled_tail_skipped);
         tcase_add_test(tc, v2_needs_rewrite_rules);
+        tcase_add_test(tc, v2_can_append_rules);
+        tcase_add_test(tc, v2_can_append_agrees_with_parse);
         suite_add_tcase(s, tc);
         return s;
 }
