@@ -13,6 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct apppw_list al, al2;
 static struct lastlog ll, ll2;
 static char buf[LASTLOG_FILE_MAX > APPPW_FILE_MAX ? LASTLOG_FILE_MAX : APPPW_FILE_MAX];
+static const char line[] = "login = 1700000000 success code imap 192.0.2.1 -\n";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -40,6 +41,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     ll2.keep != (ll.keep != 0 ? ll.keep : LASTLOG_MAX) ||
                     memcmp(ll.ev, ll2.ev, ll.n * sizeof(ll.ev[0])) != 0)
                         abort();
+                /* The writer's fast path: a line appended to what it accepts reads back last. */
+                if (ll.version == 2 && size + sizeof(line) < sizeof(buf) &&
+                    lastlog_can_append((const char *)data, size, ll.keep, sizeof(line) - 1)) {
+                        if (ll.lines + ll.skipped >= 2 * ll.keep || data[size - 1] != '\n')
+                                abort();
+                        memcpy(buf, data, size);
+                        memcpy(buf + size, line, sizeof(line) - 1);
+                        if (lastlog_parse(buf, size + sizeof(line) - 1, &ll2, err, sizeof(err)) !=
+                                MAILOTP_OK ||
+                            ll2.lines != ll.lines + 1 || ll2.skipped != ll.skipped ||
+                            ll2.n != (ll.n < ll.keep ? ll.n + 1 : ll.keep) ||
+                            ll2.ev[ll2.n - 1].time != 1700000000)
+                                abort();
+                }
         }
         return 0;
 }
