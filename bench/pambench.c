@@ -65,7 +65,9 @@ static const char *const raw_label[RAW_COUNT] = {
     "atomic rewrite without fsync (0.1.0's last-logins write)",
     "atomic rewrite, file fsync only (google-authenticator's write)",
     "4 KiB slot overwritten in place + fdatasync (our state write)",
-    "append one line, no fsync (our last-logins entry)"};
+    "append one line, no fsync (our last-logins entry)",
+    "4 KiB slot in place + fdatasync, another of 1,000 files each time (our counter write at "
+    "scale)"};
 
 struct config {
         int kind;     /* enum cfg_kind */
@@ -985,6 +987,7 @@ static void print_targets(FILE *f)
         const struct config *floor = find_cfg(CK_PAM, MOD_PERMIT, SC_FLOOR, 0, 1, 0);
         const struct config *rw = find_raw(RAW_REWRITE);
         const struct config *cw = find_raw(RAW_PWRITE_DSYNC);
+        const struct config *sw = find_raw(RAW_PWRITE_SPREAD);
         const struct config *ws = find_cfg(CK_PAM, MOD_OURS_SIMPLE, SC_WRONG, nb, 1, 0);
         const struct config *wh = find_cfg(CK_PAM, MOD_OURS_HARDENED, SC_WRONG, nb, 1, 0);
         const struct config *c8s = find_cfg(CK_PAM, MOD_OURS_SIMPLE, SC_SUCCESS, nb, 8, 0);
@@ -1025,15 +1028,25 @@ static void print_targets(FILE *f)
                        b);
         verdict(f, "success p50 within 1.3x of (PAM floor + durable rewrite floor)",
                 x.value <= 1.3 && y.value <= 1.3, m);
-        /* Our failure counter write is the in-place slot write (src/fileio.c). */
-        x = ratio_of(ws, floor, cw);
-        y = ratio_of(wh, floor, cw);
+        /*
+         * Our failure counter write is the in-place slot write (src/fileio.c),
+         * at 100,000 mailboxes to a file last written a while ago: the spread
+         * floor.  The same-file floor is shown next to it.
+         */
+        x = ratio_of(ws, floor, sw);
+        y = ratio_of(wh, floor, sw);
         fmt_ratio(a, sizeof(a), "simple", x, 0);
         fmt_ratio(b, sizeof(b), "hardened", y, 0);
-        (void)snprintf(m, sizeof(m),
-                       "wrong code / (PAM floor + slot write + fdatasync, our counter write) at "
-                       "%u: %s; %s",
-                       nb, a, b);
+        {
+                struct ratio xs = ratio_of(ws, floor, cw), ys = ratio_of(wh, floor, cw);
+
+                (void)snprintf(
+                    m, sizeof(m),
+                    "wrong code / (PAM floor + our counter write: slot write + fdatasync "
+                    "to another file each time) at %u: %s; %s (against the slot write "
+                    "to one file again and again: %.2f and %.2f)",
+                    nb, a, b, xs.value, ys.value);
+        }
         verdict(f, "rejection p50 within 1.5x of (PAM floor + failure counter write)",
                 x.value <= 1.5 && y.value <= 1.5, m);
         if (c8s != NULL && c8h != NULL) {

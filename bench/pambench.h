@@ -10,6 +10,7 @@
 
 #define BENCH_SECRET_LEN 20U /* bytes: what `mailotp enroll` makes (160 bits) */
 #define BENCH_PERIOD     30
+#define RAW_SPREAD_FILES 1000U       /* files the spread slot-write floor writes in turn */
 #define BENCH_PASSWORD   "Mb-pass-7" /* the mailbox password typed before the code */
 
 /* The secret of mailbox `idx`: deterministic, so every store and the driver agree. */
@@ -44,6 +45,7 @@ enum raw_floor {
         RAW_REWRITE_FILE,   /* temp + fsync + rename, no directory fsync (google-authenticator) */
         RAW_PWRITE_DSYNC,   /* one 4 KiB slot overwritten in place + fdatasync (our state write) */
         RAW_APPEND,         /* open O_APPEND + one line + close (our last-logins entry) */
+        RAW_PWRITE_SPREAD,  /* RAW_PWRITE_DSYNC to one of RAW_SPREAD_FILES files in turn */
         RAW_COUNT
 };
 

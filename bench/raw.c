@@ -94,11 +94,11 @@ fail:
  * What our state write does (src/fileio.c fio_slots_write): open the two-slot
  * file, read both slots, overwrite the older 4 KiB slot in place, fdatasync.
  */
-static int one_pwrite(int dirfd, unsigned seq)
+static int one_pwrite_at(int dirfd, const char *name, unsigned seq)
 {
         static const size_t slot = 4096;
         unsigned char image[2 * 4096];
-        int fd = openat(dirfd, "slot", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         int rc = -1;
 
         if (fd < 0)
@@ -113,6 +113,59 @@ static int one_pwrite(int dirfd, unsigned seq)
         if (close(fd) != 0)
                 rc = -1;
         return rc;
+}
+
+/*
+ * The same slot write to a different file each time, in turn over
+ * RAW_SPREAD_FILES files of two slots (kept in the page cache: this is the
+ * write, not the read): what a login's state write costs when the user file
+ * was last written a while ago, as with many mailboxes.  Its timestamps then
+ * change, which dirties the inode; on ext4 without a journal fdatasync writes
+ * the inode as well as the data.  RAW_PWRITE_DSYNC, writing one file again
+ * and again within the same clock tick, does not see that.
+ */
+static int one_pwrite_spread(int dirfd, unsigned seq)
+{
+        char name[32];
+
+        (void)snprintf(name, sizeof(name), "spread/%03u", seq % RAW_SPREAD_FILES);
+        return one_pwrite_at(dirfd, name, seq / RAW_SPREAD_FILES);
+}
+
+/* Make the files of one_pwrite_spread (once; durable before anything is timed). */
+static int spread_prepare(int dirfd)
+{
+        unsigned char image[2 * 4096];
+        char name[32];
+        unsigned k;
+
+        if (mkdirat(dirfd, "spread", 0700) != 0 && errno != EEXIST)
+                return -1;
+        memset(image, 0, sizeof(image));
+        for (k = 0; k < RAW_SPREAD_FILES; k++) {
+                struct stat st;
+                int fd;
+
+                (void)snprintf(name, sizeof(name), "spread/%03u", k);
+                if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    st.st_size == (off_t)sizeof(image))
+                        continue;
+                fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                            0600);
+                if (fd < 0)
+                        return -1;
+                if (write(fd, image, sizeof(image)) != (ssize_t)sizeof(image) || fsync(fd) != 0) {
+                        (void)close(fd);
+                        return -1;
+                }
+                (void)close(fd);
+        }
+        return syncfs(dirfd);
+}
+
+static int one_pwrite(int dirfd, unsigned seq)
+{
+        return one_pwrite_at(dirfd, "slot", seq);
 }
 
 /* What our last-logins entry costs: open with O_APPEND, read it, one write, close. */
@@ -159,6 +212,11 @@ int raw_run(enum raw_floor which, const char *work, double duration_s, unsigned 
                         return -1;
                 }
         }
+        if (which == RAW_PWRITE_SPREAD && spread_prepare(dirfd) != 0) {
+                fprintf(stderr, "pambench: cannot prepare %s/spread: %s\n", path, strerror(errno));
+                (void)close(dirfd);
+                return -1;
+        }
         start = now_ns();
         for (i = 0; i < BENCH_MAX_ATTEMPTS; i++) {
                 int64_t t0;
@@ -189,6 +247,9 @@ int raw_run(enum raw_floor which, const char *work, double duration_s, unsigned 
                         break;
                 case RAW_APPEND:
                         rc = one_append(dirfd);
+                        break;
+                case RAW_PWRITE_SPREAD:
+                        rc = one_pwrite_spread(dirfd, i);
                         break;
                 case RAW_REWRITE_NOSYNC:
                         rc = one_rewrite(dirfd, i, 0);

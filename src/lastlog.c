@@ -243,21 +243,28 @@ enum mailotp_rc lastlog_format(const struct lastlog *l, char *buf, size_t bufsz,
         return MAILOTP_OK;
 }
 
+size_t lastlog_rewrite_at(size_t keep)
+{
+        keep = clamp_keep(keep);
+        return keep + (keep > LASTLOG_SLACK_MIN ? keep : LASTLOG_SLACK_MIN);
+}
+
 int lastlog_needs_rewrite(const struct lastlog *l, size_t keep, size_t filelen, size_t linelen)
 {
         keep = clamp_keep(keep);
-        return l->version != 2 || l->keep != keep || l->skipped > 0 || l->lines >= 2 * keep ||
-               filelen + linelen + 1 > LASTLOG_FILE_MAX;
+        return l->version != 2 || l->keep != keep || l->skipped > 0 ||
+               l->lines >= lastlog_rewrite_at(keep) || filelen + linelen + 1 > LASTLOG_FILE_MAX;
 }
 
 int lastlog_can_append(const char *buf, size_t len, size_t keep, size_t linelen)
 {
         char head[80];
         const char *p, *end;
-        size_t lines = 0;
+        size_t lines = 0, limit;
         int n;
 
         keep = clamp_keep(keep);
+        limit = lastlog_rewrite_at(keep);
         n = snprintf(head, sizeof(head), LASTLOG_HEADER, keep);
         if (buf == NULL || n < 0 || (size_t)n >= sizeof(head) || len < (size_t)n ||
             memcmp(buf, head, (size_t)n) != 0 || buf[len - 1] != '\n' ||
@@ -267,7 +274,7 @@ int lastlog_can_append(const char *buf, size_t len, size_t keep, size_t linelen)
         end = buf + len;
         while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
                 p++;
-                if (++lines >= 2 * keep)
+                if (++lines >= limit)
                         return 0;
         }
         return 1;

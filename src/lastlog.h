@@ -9,9 +9,12 @@
  *     keep = N
  *     login = TIME RESULT METHOD SERVICE RHOST REASON
  *     ...
- * The newest N entries count; the writer rewrites the file with just those
- * every N logins.  A line is counted only when it ends in a newline and
- * parses: a line cut short by a crash, or damaged, is skipped.  Version 1
+ * The newest N entries count; the writer appends a line per login and
+ * rewrites the file with just the newest N once it holds lastlog_rewrite_at(N)
+ * lines (N + max(N, LASTLOG_SLACK_MIN)): a rewrite costs a new file, a rename
+ * and, on a file system mounted with `discard`, a synchronous discard of the
+ * old file's blocks, so it is done at most once every 64 logins.  A line is counted only when it
+ * ends in a newline and parses: a line cut short by a crash, or damaged, is skipped.  Version 1
  * files (0.1.0: the same lines, then "end", no keep line) are still read.
  * RESULT is success or failure; METHOD is code, app-password:NAME,
  * recovery-code or - ; SERVICE, RHOST and REASON are log-escaped, "-" when
@@ -27,6 +30,7 @@
 
 #define LASTLOG_MAX       200U /* the most a user's log may keep */
 #define LASTLOG_DEFAULT   20U
+#define LASTLOG_SLACK_MIN 64U /* lines appended at least between two rewrites */
 #define LASTLOG_FIELD_MAX 64U
 #define LASTLOG_FILE_MAX  65536U
 /* "login = " + 12-digit time + result + 4 fields + separators + newline, rounded up */
@@ -82,19 +86,23 @@ enum mailotp_rc lastlog_format_line(const struct lastlog_event *ev, char *buf, s
  * Whether adding an entry of linelen bytes to the file just read into l
  * (filelen bytes) must rewrite it rather than append a line: it is not
  * version 2, keeps another number than `keep`, has skipped lines, holds
- * 2 * keep entries already, or would grow beyond LASTLOG_FILE_MAX.
+ * lastlog_rewrite_at(keep) entries already, or would grow beyond
+ * LASTLOG_FILE_MAX.
  */
 int lastlog_needs_rewrite(const struct lastlog *l, size_t keep, size_t filelen, size_t linelen);
+
+/* How many lines a log that keeps `keep` may hold before it is rewritten. */
+size_t lastlog_rewrite_at(size_t keep);
 
 /*
  * The writer's fast path: whether a line of linelen bytes may simply be
  * appended to the log buf (len bytes, as read) without parsing its entries.
  * Only when its header is exactly what lastlog_format writes for `keep`,
- * its last line is complete, it has fewer than 2 * keep lines after the
- * header, and the line keeps it within LASTLOG_FILE_MAX.  Otherwise the
+ * its last line is complete, it has fewer than lastlog_rewrite_at(keep)
+ * lines after the header, and the line keeps it within LASTLOG_FILE_MAX.  Otherwise the
  * writer parses the log and asks lastlog_needs_rewrite.  A damaged line in
- * the middle is not looked for here: readers skip it, and the rewrite at
- * 2 * keep lines drops it.
+ * the middle is not looked for here: readers skip it, and the next rewrite
+ * drops it.
  */
 int lastlog_can_append(const char *buf, size_t len, size_t keep, size_t linelen);
 

@@ -44,7 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 /* The writer's fast path: a line appended to what it accepts reads back last. */
                 if (ll.version == 2 && size + sizeof(line) < sizeof(buf) &&
                     lastlog_can_append((const char *)data, size, ll.keep, sizeof(line) - 1)) {
-                        if (ll.lines + ll.skipped >= 2 * ll.keep || data[size - 1] != '\n')
+                        if (ll.lines + ll.skipped >= lastlog_rewrite_at(ll.keep) ||
+                            data[size - 1] != '\n')
                                 abort();
                         memcpy(buf, data, size);
                         memcpy(buf + size, line, sizeof(line) - 1);

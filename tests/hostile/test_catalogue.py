@@ -1284,7 +1284,7 @@ CASES = [
         setup=s_lastlog(lambda c, log: lastlog_bytes(log)[:-9]), answer=a_pw_code,
         post=lambda c: (c.saved["last_entries"].pop(), p_log_repaired(c))),
     row("S83", "last-logins log with garbage lines between entries: login works, entry "
-        "appended, the garbage skipped by readers (the rewrite at 2 * keep lines drops it)",
+        "appended, the garbage skipped by readers (the next rewrite drops it)",
         "store", OK, "code-accepted", CODE_OK,
         setup=s_lastlog(lambda c, log: lastlog_bytes(log).replace(
             b"\nlogin", b"\nlogin = garbage\n\x01\x02 junk\nlogin", 1)),

@@ -764,9 +764,10 @@ class StoreFormats(WorldTest):
         with open(self.last_path, "rb") as f:
             return f.read()
 
-    def test_log_appended_and_cut_to_keep_every_keep_logins(self):
+    def test_log_appended_then_cut_to_keep_after_keep_plus_64_lines(self):
+        at = 3 + 64  # lastlog_rewrite_at(3): keep + max(keep, 64)
         sizes = []
-        for n in range(1, 8):
+        for n in range(1, at + 2):
             self.w.login(self.svc, "alice", PW, rhost="203.0.113.%d" % n)  # no-code, noted
             data = self.read_log()
             log = tl.decode_lastlog(data)
@@ -776,12 +777,13 @@ class StoreFormats(WorldTest):
             self.assertNotIn(b"\nend\n", data)
             sizes.append((len(log.lines), os.stat(self.last_path).st_ino))
             self.assertEqual(log.entries[-1].split()[6], "203.0.113.%d" % n)
-            got = [l["rhost"] for l in jcli_last(self.w)]
-            self.assertEqual(got, ["203.0.113.%d" % k for k in range(n, max(0, n - 3), -1)])
-        # 1..6 lines appended (same inode), the 7th login finds 2 * keep: rewritten to 3.
-        self.assertEqual([n for n, _ in sizes], [1, 2, 3, 4, 5, 6, 3])
-        self.assertEqual(len({ino for _, ino in sizes[:6]}), 1, "appends replaced the file")
-        self.assertNotEqual(sizes[6][1], sizes[5][1])
+            if n <= 4 or n >= at - 1:
+                got = [l["rhost"] for l in jcli_last(self.w)]
+                self.assertEqual(got, ["203.0.113.%d" % k for k in range(n, max(0, n - 3), -1)])
+        # 1..67 lines appended (same inode), the 68th login finds 67: rewritten to 3.
+        self.assertEqual([n for n, _ in sizes], list(range(1, at + 1)) + [3])
+        self.assertEqual(len({ino for _, ino in sizes[:at]}), 1, "appends replaced the file")
+        self.assertNotEqual(sizes[at][1], sizes[at - 1][1])
 
     def test_log_of_0_1_0_read_and_rewritten(self):
         os.makedirs(os.path.dirname(self.last_path), exist_ok=True)

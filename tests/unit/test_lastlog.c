@@ -595,9 +595,9 @@ START_TEST(v2_needs_rewrite_rules)
         ck_assert(!lastlog_needs_rewrite(l, 3, len, 40));
         ck_assert(lastlog_needs_rewrite(l, 4, len, 40));                   /* keep changed */
         ck_assert(lastlog_needs_rewrite(l, 3, LASTLOG_FILE_MAX - 40, 40)); /* too big */
-        l->lines = 5;
+        l->lines = lastlog_rewrite_at(3) - 1;
         ck_assert(!lastlog_needs_rewrite(l, 3, len, 40));
-        l->lines = 6; /* 2 * keep */
+        l->lines = lastlog_rewrite_at(3);
         ck_assert(lastlog_needs_rewrite(l, 3, len, 40));
         l->lines = 1;
         l->skipped = 1;
@@ -621,19 +621,33 @@ static size_t v2_text(char *buf, size_t bufsz, unsigned n)
         return off;
 }
 
+START_TEST(v2_rewrite_at_rules)
+{
+        /* keep + max(keep, LASTLOG_SLACK_MIN): at most one rewrite every 64 logins. */
+        ck_assert_uint_eq(LASTLOG_SLACK_MIN, 64);
+        ck_assert_uint_eq(lastlog_rewrite_at(0), 1 + 64); /* clamped to 1 */
+        ck_assert_uint_eq(lastlog_rewrite_at(1), 1 + 64);
+        ck_assert_uint_eq(lastlog_rewrite_at(3), 3 + 64);
+        ck_assert_uint_eq(lastlog_rewrite_at(LASTLOG_DEFAULT), LASTLOG_DEFAULT + 64);
+        ck_assert_uint_eq(lastlog_rewrite_at(64), 128);
+        ck_assert_uint_eq(lastlog_rewrite_at(65), 130);
+        ck_assert_uint_eq(lastlog_rewrite_at(LASTLOG_MAX), 2 * LASTLOG_MAX);
+        ck_assert_uint_eq(lastlog_rewrite_at(LASTLOG_MAX + 1), 2 * LASTLOG_MAX);
+}
+END_TEST
+
 START_TEST(v2_can_append_rules)
 {
-        char text[1024];
+        static char text[8192];
+        const unsigned at = (unsigned)lastlog_rewrite_at(3);
         size_t len;
         unsigned n;
 
-        /* Appended while fewer than 2 * keep lines follow the header. */
-        for (n = 0; n < 6; n++) {
+        /* Appended while fewer than lastlog_rewrite_at(keep) lines follow the header. */
+        for (n = 0; n <= at + 1; n++) {
                 len = v2_text(text, sizeof(text), n);
-                ck_assert_msg(lastlog_can_append(text, len, 3, 40) == (n < 6), "n=%u", n);
+                ck_assert_msg(lastlog_can_append(text, len, 3, 40) == (n < at), "n=%u", n);
         }
-        len = v2_text(text, sizeof(text), 6);
-        ck_assert(!lastlog_can_append(text, len, 3, 40));
         len = v2_text(text, sizeof(text), 5);
         /* Whatever the lines hold: a damaged line counts as a line, not parsed here. */
         ck_assert(lastlog_can_append(text, len, 3, 40));
@@ -664,10 +678,10 @@ END_TEST
 START_TEST(v2_can_append_agrees_with_parse)
 {
         struct lastlog *l = new_log();
-        char text[1024];
+        static char text[8192];
         unsigned n;
 
-        for (n = 0; n < 6; n++) {
+        for (n = 0; n <= lastlog_rewrite_at(3) + 1; n++) {
                 size_t len = v2_text(text, sizeof(text), n);
 
                 ck_assert_int_eq(lastlog_parse(text, len, l, err, sizeof(err)), MAILOTP_OK);
@@ -713,6 +727,7 @@ static Suite *lastlog_suite(void)
         tcase_add_test(tc, v2_header_refused);
         tcase_add_test(tc, v2_zero_filled_tail_skipped);
         tcase_add_test(tc, v2_needs_rewrite_rules);
+        tcase_add_test(tc, v2_rewrite_at_rules);
         tcase_add_test(tc, v2_can_append_rules);
         tcase_add_test(tc, v2_can_append_agrees_with_parse);
         suite_add_tcase(s, tc);

@@ -2125,7 +2125,7 @@ START_TEST(lastlog_append_and_keep)
         struct store *st = open_store(STORE_CREATE);
         struct lastlog *l = malloc(sizeof(*l));
         struct stat first, sb;
-        char p[800], *text;
+        char p[800], needle[64], *text;
         size_t len = 0;
 
         ck_assert_ptr_nonnull(l);
@@ -2138,8 +2138,10 @@ START_TEST(lastlog_append_and_keep)
         ck_assert_str_eq(text, "# pam_mailotp last logins\nversion = 2\nkeep = 5\n"
                                "login = 1700000000 failure code imap 192.0.2.1 -\n");
         free(text);
-        /* appended in place up to 2 * keep entries ... */
-        for (int i = 1; i < 10; i++) {
+        /* appended in place up to lastlog_rewrite_at(keep) entries ... */
+        const int at = (int)lastlog_rewrite_at(5);
+
+        for (int i = 1; i < at; i++) {
                 append_at(st, 1700000000 + i, 5);
                 ck_assert_int_eq(lstat(p, &sb), 0);
                 ck_assert_uint_eq(sb.st_ino, first.st_ino);
@@ -2152,23 +2154,29 @@ START_TEST(lastlog_append_and_keep)
                 ck_assert_int_eq(l->ev[0].time, 1700000000 + (i + 1 < 5 ? 0 : i - 4));
         }
         /* ... then rewritten with the newest keep */
-        append_at(st, 1700000010, 5);
+        ck_assert_int_eq(lstat(p, &sb), 0);
+        ck_assert_uint_eq(sb.st_ino, first.st_ino);
+        append_at(st, 1700000000 + at, 5);
+        ck_assert_int_eq(lstat(p, &sb), 0);
+        ck_assert_uint_ne(sb.st_ino, first.st_ino);
         text = tu_read_file(p, &len);
         ck_assert_uint_eq(count_lines(text), 5);
-        ck_assert_ptr_nonnull(strstr(text, "login = 1700000006 "));
-        ck_assert_ptr_null(strstr(text, "login = 1700000005 "));
+        (void)snprintf(needle, sizeof(needle), "login = %d ", 1700000000 + at - 4);
+        ck_assert_ptr_nonnull(strstr(text, needle));
+        (void)snprintf(needle, sizeof(needle), "login = %d ", 1700000000 + at - 5);
+        ck_assert_ptr_null(strstr(text, needle));
         free(text);
         ck_assert_int_eq(store_lastlog_load(st, "alice", l, err, sizeof(err)), MAILOTP_OK);
         ck_assert_uint_eq(l->n, 5);
-        ck_assert_int_eq(l->ev[0].time, 1700000006);
-        ck_assert_int_eq(l->ev[4].time, 1700000010);
-        ck_assert_str_eq(l->ev[4].result, "failure");
+        ck_assert_int_eq(l->ev[0].time, 1700000000 + at - 4);
+        ck_assert_int_eq(l->ev[4].time, 1700000000 + at);
+        ck_assert_str_eq(l->ev[4].result, at % 2 ? "success" : "failure"); /* as append_at */
         /* another keep: rewritten at once with the new one */
-        append_at(st, 1700000011, 3);
+        append_at(st, 1700000001 + at, 3);
         ck_assert_int_eq(store_lastlog_load(st, "alice", l, err, sizeof(err)), MAILOTP_OK);
         ck_assert_uint_eq(l->n, 3);
         ck_assert_uint_eq(l->keep, 3);
-        ck_assert_int_eq(l->ev[0].time, 1700000009);
+        ck_assert_int_eq(l->ev[0].time, 1700000000 + at - 1);
         store_close(st);
         free(l);
 }
