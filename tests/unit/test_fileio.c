@@ -174,6 +174,79 @@ ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
         return read(fd, buf, n);
 }
 
+/*
+ * statx(2) as the code under test sees it: every call's flags and mask are
+ * noted, and with statx_errno set it fails as under a seccomp filter or on a
+ * kernel without statx (the code then falls back to fstat).
+ */
+static int statx_errno;
+static unsigned statx_calls, statx_timed_calls, statx_fd_form;
+
+int statx(int fd, const char *path, int flags, unsigned int mask, struct statx *sx)
+{
+        statx_calls++;
+        if ((mask & (STATX_ATIME | STATX_MTIME | STATX_CTIME | STATX_BTIME)) != 0)
+                statx_timed_calls++;
+        if (path[0] == '\0' && (flags & AT_EMPTY_PATH) != 0)
+                statx_fd_form++;
+        if (statx_errno != 0) {
+                errno = statx_errno;
+                return -1;
+        }
+        return (int)syscall(SYS_statx, fd, path, flags, mask, sx);
+}
+
+/* The checks ask for no timestamp: reading the ctime would make the next write stamp a fine one. */
+START_TEST(checks_ask_statx_for_no_time)
+{
+        char *buf = NULL;
+        size_t len = 0;
+
+        statx_calls = statx_timed_calls = statx_fd_form = 0;
+        put("t", "x\n", 0600);
+        ck_assert_int_eq(rd("t", 077, 4096, &buf, &len), MAILOTP_OK);
+        secure_freezero(buf, len + 1);
+        ck_assert_uint_gt(statx_calls, 0);
+        ck_assert_uint_eq(statx_fd_form, statx_calls);
+        ck_assert_uint_eq(statx_timed_calls, 0);
+}
+END_TEST
+
+/* Without statx the same checks hold, through fstat. */
+START_TEST(checks_fall_back_to_fstat)
+{
+        static const int errs[] = {ENOSYS, EPERM};
+        char a[600], b[600], *buf = NULL;
+        size_t len = 0, i;
+
+        for (i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+                statx_errno = errs[i];
+                put("ok", "x\n", 0600);
+                ck_assert_int_eq(rd("ok", 077, 4096, &buf, &len), MAILOTP_OK);
+                ck_assert_uint_eq(len, 2);
+                secure_freezero(buf, len + 1);
+                buf = NULL;
+                put("m", "x\n", 0640);
+                assert_read_refused("m", MAILOTP_ERR_UNSAFE_FILE);
+                put("big", "0123456789\n", 0600);
+                assert_read_refused_max("big", 5);
+                tu_join(a, sizeof(a), dir, "ok");
+                tu_join(b, sizeof(b), dir, "ok2");
+                (void)unlink(b);
+                ck_assert_int_eq(link(a, b), 0);
+                assert_read_refused("ok", MAILOTP_ERR_UNSAFE_FILE);
+                ck_assert_int_eq(unlink(b), 0);
+                ck_assert_int_eq(unlink(a), 0);
+        }
+        /* Any other error is an error, not a reason to look again. */
+        statx_errno = EIO;
+        put("ok", "x\n", 0600);
+        assert_read_refused("ok", MAILOTP_ERR_IO);
+        ck_assert_ptr_nonnull(strstr(err, "cannot stat"));
+        statx_errno = 0;
+}
+END_TEST
+
 START_TEST(read_file_that_grows_meanwhile)
 {
         static const size_t grows[] = {1, 100, 4096, 10000};
@@ -914,6 +987,8 @@ static Suite *fileio_suite(void)
         tcase_add_test(tc, read_wrong_owner);
         tcase_add_test(tc, read_oversized);
         tcase_add_test(tc, read_nul_byte);
+        tcase_add_test(tc, checks_ask_statx_for_no_time);
+        tcase_add_test(tc, checks_fall_back_to_fstat);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("write");
