@@ -642,9 +642,10 @@ static enum mailotp_rc fs_lastlog_load(struct store *st, const char *key, struct
 
 /*
  * One line appended per login (open, read, write, close: no new inode, no
- * rename, no flush).  Every `keep` logins, or when the log is in the old
- * format, corrupt or `keep` changed, it is rewritten with the newest `keep`
- * entries through a temporary file.
+ * rename, no flush), without parsing the log when lastlog_can_append says
+ * it is well formed.  Once it holds lastlog_rewrite_at(keep) lines, or when
+ * it is in the old format, damaged, too big or `keep` changed, it is
+ * rewritten with the newest `keep` entries through a temporary file.
  */
 static enum mailotp_rc fs_lastlog_append(struct store *st, const char *key,
                                          const struct lastlog_event *ev, size_t keep, char *err,
