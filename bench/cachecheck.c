@@ -5,7 +5,7 @@
  * batches, medians).  Explains the "flat from 1 to 100,000 mailboxes" target
  * on a machine that keeps little page cache.
  *
- *   cachecheck WORK MODULE ROUNDS BATCH
+ *   cachecheck WORK MODULE ROUNDS BATCH [OTHER_MODULE]
  *
  * Three kinds of batch, BATCH logins each, in a new order every round:
  *   one     a private store of one mailbox (WORK/cachecheck/n1, prepared anew),
@@ -16,6 +16,10 @@
  *           last) read just before the batch: in the page cache;
  *   cold    the same with those files dropped from the page cache just before
  *           the batch (posix_fadvise DONTNEED after sync): read from disk.
+ * With OTHER_MODULE (another build of pam_mailotp.so, an older release say)
+ * the three kinds run for both modules, all six batches in a new order every
+ * round, and a second table gives the ratio of the two modules per kind,
+ * round by round: an old and a new module compared side by side.
  * The 100,000-mailbox logins use the real clock and the upper half of the
  * store (as pambench's "real clock" configuration), each mailbox once per
  * run, so the stores stay usable for pambench.  The virtual clock is
@@ -47,6 +51,8 @@
 #include "vclock.h"
 
 #define KINDS     3
+#define MODS      2 /* MODULE, and OTHER_MODULE when given */
+#define SLOTS     (KINDS * MODS)
 #define MAX_BATCH 1000U
 #define MAX_ROUND 50U
 
@@ -194,27 +200,55 @@ int main(int argc, char **argv)
 {
         char priv[BENCH_PATH_MAX], confdir[2 * BENCH_PATH_MAX], conf[BENCH_PATH_MAX];
         char big[BENCH_PATH_MAX], cmd[2 * BENCH_PATH_MAX];
-        static double lat[KINDS][MAX_ROUND * MAX_BATCH], rnd[KINDS][MAX_ROUND];
+        static double lat[SLOTS][MAX_ROUND * MAX_BATCH], rnd[SLOTS][MAX_ROUND];
         static const char *const kind_name[KINDS] = {"one mailbox", "100,000: files warm",
                                                      "100,000: files cold"};
-        size_t nlat[KINDS] = {0, 0, 0};
-        uint64_t rqs[KINDS] = {0, 0, 0};
-        unsigned rounds, batch, r, i, refused = 0;
+        static const char *const svc_one[MODS] = {"one", "one-b"}, *const svc_big[MODS] = {"big",
+                                                                                           "big-b"};
+        const char *module[MODS];
+        size_t nlat[SLOTS] = {0};
+        uint64_t rqs[SLOTS] = {0};
+        unsigned rounds, batch, r, i, m, nmod, nslot, refused = 0;
         int rqfd = rq_counter_open();
         /* upper half; another 30-second step, another start (a mailbox may log in once a step) */
         uint32_t next = 50000 + (uint32_t)((uint64_t)time(NULL) / 30 * 7919 % 16000);
+        char mark[BENCH_PATH_MAX + 32];
         int64_t vt;
         int k;
 
-        if (argc != 5 || (rounds = (unsigned)atoi(argv[3])) == 0 || rounds > MAX_ROUND ||
-            (batch = (unsigned)atoi(argv[4])) == 0 || batch > MAX_BATCH) {
-                fprintf(stderr, "usage: cachecheck WORK MODULE ROUNDS(1-%u) BATCH(1-%u)\n",
+        if ((argc != 5 && argc != 6) || (rounds = (unsigned)atoi(argv[3])) == 0 ||
+            rounds > MAX_ROUND || (batch = (unsigned)atoi(argv[4])) == 0 || batch > MAX_BATCH) {
+                fprintf(stderr,
+                        "usage: cachecheck WORK MODULE ROUNDS(1-%u) BATCH(1-%u) [OTHER_MODULE]\n",
                         MAX_ROUND, MAX_BATCH);
                 return 2;
         }
-        if (strlen(argv[1]) > BENCH_PATH_MAX / 2 || strlen(argv[2]) > BENCH_PATH_MAX / 2) {
+        nmod = argc == 6 ? 2U : 1U;
+        nslot = nmod * KINDS;
+        module[0] = argv[2];
+        module[1] = argc == 6 ? argv[5] : NULL;
+        if (strlen(argv[1]) > BENCH_PATH_MAX / 2 || strlen(argv[2]) > BENCH_PATH_MAX / 2 ||
+            (argc == 6 && strlen(argv[5]) > BENCH_PATH_MAX / 2)) {
                 fprintf(stderr, "cachecheck: paths too long\n");
                 return 2;
+        }
+        /*
+         * A second run within the same 30-second step goes on after the
+         * mailboxes the first one used (WORK/cachecheck.next: step and next
+         * mailbox): the same mailbox twice in a step would be a replay.
+         */
+        (void)snprintf(mark, sizeof(mark), "%s/cachecheck.next", argv[1]);
+        {
+                FILE *f = fopen(mark, "re");
+                unsigned long long step = 0, at = 0;
+
+                if (f != NULL) {
+                        if (fscanf(f, "%llu %llu", &step, &at) == 2 &&
+                            step == (unsigned long long)time(NULL) / 30 && at >= 50000 &&
+                            at < 100000)
+                                next = (uint32_t)at;
+                        (void)fclose(f);
+                }
         }
         (void)snprintf(priv, sizeof(priv), "%s/cachecheck", argv[1]);
         (void)snprintf(big, sizeof(big), "%s/n100000/store", argv[1]);
@@ -227,28 +261,43 @@ int main(int argc, char **argv)
                 return 2;
         }
         (void)snprintf(cmd, sizeof(cmd), "%s/n1/store", priv);
-        if (write_service(confdir, "one", argv[2], cmd, conf) != 0 ||
-            write_service(confdir, "big", argv[2], big, conf) != 0) {
-                fprintf(stderr, "cachecheck: cannot write the PAM services\n");
+        for (m = 0; m < nmod; m++) {
+                if (write_service(confdir, svc_one[m], module[m], cmd, conf) != 0 ||
+                    write_service(confdir, svc_big[m], module[m], big, conf) != 0) {
+                        fprintf(stderr, "cachecheck: cannot write the PAM services\n");
+                        return 2;
+                }
+        }
+        vt = (int64_t)time(NULL) + 3600; /* the private mailbox: virtual steps from here */
+        if (next + rounds * batch * 2 * nmod > 100000) {
+                fprintf(stderr, "cachecheck: ROUNDS * BATCH * 2 (per module) is more than the "
+                                "upper half\n");
                 return 2;
         }
-        vt = (int64_t)time(NULL) + 3600;          /* the private mailbox: virtual steps from here */
-        if (next + rounds * batch * 2 > 100000) { /* at most 34,000 from 66,000 on */
-                fprintf(stderr, "cachecheck: ROUNDS * BATCH * 2 is more than the upper half\n");
-                return 2;
+        {
+                FILE *f = fopen(mark, "we");
+
+                if (f != NULL) {
+                        fprintf(f, "%llu %u\n", (unsigned long long)time(NULL) / 30,
+                                next + rounds * batch * 2 * nmod);
+                        (void)fclose(f);
+                }
         }
         for (r = 0; r < rounds; r++) {
-                int order[KINDS] = {0, 1, 2};
+                int order[SLOTS];
 
-                for (k = KINDS - 1; k > 0; k--) { /* a new order every round */
+                for (k = 0; k < (int)nslot; k++)
+                        order[k] = k;
+                for (k = (int)nslot - 1; k > 0; k--) { /* a new order every round */
                         int j = (int)((unsigned)rand() % (unsigned)(k + 1)), t = order[k];
 
                         order[k] = order[j];
                         order[j] = t;
                 }
-                for (k = 0; k < KINDS; k++) {
-                        int kind = order[k];
-                        double *v = &lat[kind][nlat[kind]];
+                for (k = 0; k < (int)nslot; k++) {
+                        int slot = order[k], kind = slot % KINDS;
+                        unsigned mod = (unsigned)slot / KINDS;
+                        double *v = &lat[slot][nlat[slot]];
                         uint32_t first = next;
                         unsigned got = 0;
 
@@ -258,17 +307,18 @@ int main(int argc, char **argv)
                                         touch_user(big, first + i, kind == 2);
                                 next += batch;
                         }
-                        rqs[kind] -= rq_count(rqfd);
+                        rqs[slot] -= rq_count(rqfd);
                         for (i = 0; i < batch; i++) {
                                 double ms;
 
                                 if (kind == 0) {
                                         vt += BENCH_PERIOD;
                                         vclock_set(vt);
-                                        ms = login(confdir, "one", 0, vt);
+                                        ms = login(confdir, svc_one[mod], 0, vt);
                                 } else {
                                         vclock_set(0);
-                                        ms = login(confdir, "big", first + i, (int64_t)time(NULL));
+                                        ms = login(confdir, svc_big[mod], first + i,
+                                                   (int64_t)time(NULL));
                                 }
                                 if (ms < 0) {
                                         refused++;
@@ -276,44 +326,53 @@ int main(int argc, char **argv)
                                 }
                                 v[got++] = ms;
                         }
-                        rqs[kind] += rq_count(rqfd);
-                        rnd[kind][r] = median(v, got);
-                        nlat[kind] += got;
+                        rqs[slot] += rq_count(rqfd);
+                        rnd[slot][r] = median(v, got);
+                        nlat[slot] += got;
                 }
         }
         printf("| login of pam_mailotp (simple stack, success) | p50 ms, median of %u rounds | "
                "rounds' p50 range | ratio to one mailbox | block requests per login |\n"
                "|---|--:|--:|--:|--:|\n",
                rounds);
-        {
-                double base[MAX_ROUND], p[KINDS];
-
+        for (m = 0; m < nmod; m++) {
                 for (k = 0; k < KINDS; k++) {
-                        double copy[MAX_ROUND];
+                        unsigned slot = m * KINDS + (unsigned)k, base = m * KINDS;
+                        double copy[MAX_ROUND], ratio[MAX_ROUND], lo = 1e9, hi = 0;
+                        char rq[32] = "n/a", label[BENCH_PATH_MAX + 64];
 
-                        memcpy(copy, rnd[k], rounds * sizeof(double));
-                        p[k] = median(copy, rounds);
-                }
-                for (r = 0; r < rounds; r++)
-                        base[r] = rnd[0][r];
-                for (k = 0; k < KINDS; k++) {
-                        double ratio[MAX_ROUND], lo = 1e9, hi = 0;
-
+                        memcpy(copy, rnd[slot], rounds * sizeof(double));
                         for (r = 0; r < rounds; r++) {
-                                ratio[r] = rnd[k][r] / base[r];
-                                lo = rnd[k][r] < lo ? rnd[k][r] : lo;
-                                hi = rnd[k][r] > hi ? rnd[k][r] : hi;
+                                ratio[r] = rnd[slot][r] / rnd[base][r];
+                                lo = rnd[slot][r] < lo ? rnd[slot][r] : lo;
+                                hi = rnd[slot][r] > hi ? rnd[slot][r] : hi;
                         }
-                        char rq[32] = "n/a";
-
-                        if (rqfd >= 0 && nlat[k] > 0)
+                        if (rqfd >= 0 && nlat[slot] > 0)
                                 (void)snprintf(rq, sizeof(rq), "%.2f",
-                                               (double)rqs[k] / (double)nlat[k]);
-                        printf("| %s | %.3f | %.3f-%.3f | %.2f | %s |\n", kind_name[k], p[k], lo,
-                               hi, median(ratio, rounds), rq);
+                                               (double)rqs[slot] / (double)nlat[slot]);
+                        if (nmod > 1)
+                                (void)snprintf(label, sizeof(label), "%s (`%s`)", kind_name[k],
+                                               module[m]);
+                        else
+                                (void)snprintf(label, sizeof(label), "%s", kind_name[k]);
+                        printf("| %s | %.3f | %.3f-%.3f | %.2f | %s |\n", label,
+                               median(copy, rounds), lo, hi, median(ratio, rounds), rq);
                 }
         }
-        printf("\n%u rounds x %u logins per kind; refused valid logins: %u\n", rounds, batch,
-               refused);
+        if (nmod > 1) {
+                printf("\n| kind | p50 of OTHER_MODULE / p50 of MODULE, median of the rounds' "
+                       "ratios (quartiles) |\n|---|--:|\n");
+                for (k = 0; k < KINDS; k++) {
+                        double ratio[MAX_ROUND];
+
+                        for (r = 0; r < rounds; r++)
+                                ratio[r] = rnd[KINDS + (unsigned)k][r] / rnd[k][r];
+                        qsort(ratio, rounds, sizeof(double), cmp_double);
+                        printf("| %s | %.3f (%.3f-%.3f) |\n", kind_name[k], median(ratio, rounds),
+                               ratio[rounds / 4], ratio[(3 * rounds) / 4]);
+                }
+        }
+        printf("\n%u rounds x %u logins per kind%s; refused valid logins: %u\n", rounds, batch,
+               nmod > 1 ? " and module" : "", refused);
         return refused == 0 ? 0 : 1;
 }
