@@ -21,10 +21,11 @@
  * count, size), without its times.  statx(2) is asked for no timestamp on
  * purpose: since Linux 6.13, reading a file's ctime (which fstat(2) always
  * does) makes the next write stamp it with a fine-grained time instead of the
- * coarse clock tick, so every in-place write of a user file after its check
+ * coarse clock tick, so even two writes of a user file within one tick
  * would change its timestamps and dirty its inode.  On ext4 without a
  * journal, fdatasync(2) then writes the inode as well as the data: a second
- * device write on every login.  Falls back to fstat(2) where statx is not
+ * device write for such a login (a file last written in an earlier tick has
+ * its timestamps changed anyway).  Falls back to fstat(2) where statx is not
  * available (kernels before 4.11, seccomp filters that refuse it).
  */
 static int stat_fd(int fd, struct stat *st)
