@@ -60,6 +60,7 @@ struct login {
         struct store *st;
         struct otp_record rec;
         int known; /* enrolled (or app password matched): outcomes go to the last-logins log */
+        int noted; /* the outcome's entry was written with the state (check_code) */
         struct store_lock *held; /* the user's lock while check_code holds it */
         char err[256];
 };
@@ -97,7 +98,7 @@ static void note_last(struct login *lg, int success, const char *method, const c
         enum mailotp_rc rc = MAILOTP_OK;
         char err[160] = "";
 
-        if (!lg->known)
+        if (!lg->known || lg->noted)
                 return;
         lastlog_event_set(&ev, (int64_t)time(NULL), success, method, lg->service, lg->rhost,
                           reason);
@@ -454,39 +455,65 @@ static int forward_password(struct login *lg, const char *pass)
         return PAM_SUCCESS;
 }
 
+/* The last-logins entries of both outcomes that write the state, to go with that write. */
+static void note_with_state(struct login *lg, struct auth_code *ac, const char *method,
+                            const char *ok_reason, int64_t now)
+{
+        ac->note_keep = lg->opts.last_logins;
+        lastlog_event_set(&ac->note_ok, now, 1, method, lg->service, lg->rhost, ok_reason);
+        lastlog_event_set(&ac->note_fail, now, 0, method, lg->service, lg->rhost,
+                          mailotp_strerror(MAILOTP_ERR_MISMATCH));
+}
+
+/* After the outcome's own line: the log's part of the state write failed. */
+static void warn_note(struct login *lg, const struct auth_outcome *ao)
+{
+        char esc[200];
+
+        if (ao->note_warn[0] == '\0')
+                return;
+        text_log_escape_text(ao->note_warn, esc, sizeof(esc));
+        pam_syslog(lg->pamh, LOG_WARNING, "last-logins log not written: %s", esc);
+}
+
 /* Verify a code for lg's enabled record; PAM_SUCCESS or the logged failure. */
-static int check_code(struct login *lg, const struct auth_code *ac)
+static int check_code(struct login *lg, struct auth_code *ac)
 {
         struct auth_policy pol;
         struct auth_outcome ao;
         const char *method = ac->kind == AUTH_RECOVERY ? "recovery-code" : "code";
+        const char *accepted =
+            ac->kind == AUTH_RECOVERY ? "recovery-code-accepted" : "code-accepted";
         const char *reason;
+        int64_t now = (int64_t)time(NULL);
         enum mailotp_rc rc;
         char left[48] = "";
 
         auth_policy_from_opts(&pol, &lg->opts);
         memset(&ao, 0, sizeof(ao));
+        note_with_state(lg, ac, method, accepted, now);
         /* One lock hold for the check and its last-logins entry. */
         rc = store_lock(lg->st, lg->key, pol.lock_timeout_ms, &lg->held, lg->err, sizeof(lg->err));
         if (rc == MAILOTP_OK)
-                rc = auth_check_locked(lg->st, lg->key, &lg->rec, ac, (int64_t)time(NULL), &pol,
-                                       &ao, lg->err, sizeof(lg->err));
+                rc = auth_check_locked(lg->st, lg->key, &lg->rec, ac, now, &pol, &ao, lg->err,
+                                       sizeof(lg->err));
+        lg->noted = ao.noted;
         if (rc != MAILOTP_OK) {
                 int pr = fail_with(lg, rc, &ao, method);
 
+                warn_note(lg, &ao);
                 store_unlock(lg->st, lg->held);
                 lg->held = NULL;
                 return pr;
         }
         if (ac->kind == AUTH_RECOVERY) {
-                reason = "recovery-code-accepted";
                 (void)snprintf(left, sizeof(left), "%zu recovery codes left", ao.recovery_left);
                 mailotp_seterr(lg->err, sizeof(lg->err), "%s", left);
-        } else {
-                reason = ao.reused ? "code-reused-within-grace" : "code-accepted";
         }
+        reason = ao.reused ? "code-reused-within-grace" : accepted;
         log_outcome(lg, ac->kind == AUTH_RECOVERY ? LOG_NOTICE : LOG_INFO, "success", reason, NULL);
         lg->err[0] = '\0';
+        warn_note(lg, &ao);
         note_last(lg, 1, ao.reused ? "code-reuse" : method, reason);
         store_unlock(lg->st, lg->held);
         lg->held = NULL;

@@ -1156,12 +1156,21 @@ out:
 static int cmd_last(struct cli *c)
 {
         struct lastlog *l = malloc(sizeof(*l));
+        struct store_lock *lk = NULL;
         enum mailotp_rc rc;
         size_t i;
 
         if (l == NULL)
                 return store_fail(c, MAILOTP_ERR_NOMEM, "last logins");
+        /*
+         * Under the lock no entry is seen while it moves from the user file
+         * to the log; when the lock is busy, read anyway (such an entry can
+         * then show twice).
+         */
+        (void)store_lock(c->st, c->key, c->opts.lock_timeout * 1000U, &lk, c->err, sizeof(c->err));
+        c->err[0] = '\0';
         rc = store_lastlog_load(c->st, c->key, l, c->err, sizeof(c->err));
+        store_unlock(c->st, lk);
         if (rc == MAILOTP_ERR_NOT_FOUND) {
                 l->n = 0;
         } else if (rc != MAILOTP_OK) {

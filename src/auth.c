@@ -35,10 +35,26 @@ int64_t auth_lockout_until(unsigned failures, int64_t now, const struct auth_pol
         return now + (int64_t)delay;
 }
 
+/* Store the state, with the login's entry for this outcome when c asks for it. */
+static enum mailotp_rc save_state(struct store *st, const char *key, const struct otp_state *s,
+                                  const struct auth_code *c, int ok, struct auth_outcome *out,
+                                  char *err, size_t errlen)
+{
+        enum mailotp_rc rc;
+
+        if (c->note_keep == 0)
+                return store_state_save(st, key, s, err, errlen);
+        rc = store_state_save_noted(st, key, s, ok ? &c->note_ok : &c->note_fail, c->note_keep,
+                                    out->note_warn, sizeof(out->note_warn), err, errlen);
+        out->noted = rc == MAILOTP_OK;
+        return rc;
+}
+
 /* Count a wrong code (TOTP or recovery) and store it, best effort. */
 static enum mailotp_rc count_failure(struct store *st, const char *key, struct otp_state *s,
-                                     int64_t now, const struct auth_policy *p,
-                                     struct auth_outcome *out, char *err, size_t errlen)
+                                     const struct auth_code *c, int64_t now,
+                                     const struct auth_policy *p, struct auth_outcome *out,
+                                     char *err, size_t errlen)
 {
         if (s->failures < 1000000U)
                 s->failures++;
@@ -51,7 +67,7 @@ static enum mailotp_rc count_failure(struct store *st, const char *key, struct o
          * would stand out by its different answer.  The outcome keeps the
          * stored count then, so the log does not claim one that is not.
          */
-        if (store_state_save(st, key, s, err, errlen) != MAILOTP_OK)
+        if (save_state(st, key, s, c, 0, out, err, errlen) != MAILOTP_OK)
                 return MAILOTP_ERR_IO;
         out->failures = s->failures;
         out->locked_until = s->locked_until;
@@ -60,9 +76,11 @@ static enum mailotp_rc count_failure(struct store *st, const char *key, struct o
 
 /* A recovery code in place of the TOTP code: consumed durably, then success. */
 static enum mailotp_rc check_recovery(struct store *st, const char *key, struct otp_state *s,
-                                      const char *letters, int64_t now, const struct auth_policy *p,
-                                      struct auth_outcome *out, char *err, size_t errlen)
+                                      const struct auth_code *c, int64_t now,
+                                      const struct auth_policy *p, struct auth_outcome *out,
+                                      char *err, size_t errlen)
 {
+        const char *letters = c->code;
         unsigned char skey[MAC_KEY_LEN], hash[MAC_LEN];
         struct recovery_list rl;
         enum mailotp_rc rc;
@@ -70,7 +88,7 @@ static enum mailotp_rc check_recovery(struct store *st, const char *key, struct 
 
         rc = store_recovery_load(st, key, &rl, err, errlen);
         if (rc == MAILOTP_ERR_NOT_FOUND)
-                return count_failure(st, key, s, now, p, out, err, errlen);
+                return count_failure(st, key, s, c, now, p, out, err, errlen);
         if (rc != MAILOTP_OK)
                 return rc;
         rc = store_server_key(st, 0, skey, err, errlen);
@@ -81,7 +99,7 @@ static enum mailotp_rc check_recovery(struct store *st, const char *key, struct 
                 return rc;
         idx = recovery_find(&rl, hash);
         if (idx < 0)
-                return count_failure(st, key, s, now, p, out, err, errlen);
+                return count_failure(st, key, s, c, now, p, out, err, errlen);
         recovery_remove(&rl, (size_t)idx);
         /* Single use: the code must be gone for good before we say yes. */
         rc = store_recovery_save(st, key, &rl, err, errlen);
@@ -90,7 +108,7 @@ static enum mailotp_rc check_recovery(struct store *st, const char *key, struct 
         s->failures = 0;
         s->locked_until = 0;
         s->last_success = now;
-        rc = store_state_save(st, key, s, err, errlen);
+        rc = save_state(st, key, s, c, 1, out, err, errlen);
         if (rc != MAILOTP_OK)
                 return rc;
         out->failures = 0;
@@ -126,7 +144,7 @@ enum mailotp_rc auth_check_locked(struct store *st, const char *key, const struc
         if (s.locked_until > now)
                 return MAILOTP_ERR_LOCKED;
         if (c->kind == AUTH_RECOVERY)
-                return check_recovery(st, key, &s, c->code, now, p, out, err, errlen);
+                return check_recovery(st, key, &s, c, now, p, out, err, errlen);
 
         rc = totp_secret_decode(rec->secret, &secret, &secret_len);
         if (rc != MAILOTP_OK) {
@@ -152,7 +170,7 @@ enum mailotp_rc auth_check_locked(struct store *st, const char *key, const struc
                         secure_memzero(s.grace, MAC_LEN);
                 }
                 /* The step must be stored before we say yes, or the code could be replayed. */
-                rc = store_state_save(st, key, &s, err, errlen);
+                rc = save_state(st, key, &s, c, 1, out, err, errlen);
                 if (rc != MAILOTP_OK)
                         return rc;
                 out->failures = 0;
@@ -169,7 +187,7 @@ enum mailotp_rc auth_check_locked(struct store *st, const char *key, const struc
                 }
                 return MAILOTP_ERR_REPLAY;
         case MAILOTP_ERR_MISMATCH:
-                return count_failure(st, key, &s, now, p, out, err, errlen);
+                return count_failure(st, key, &s, c, now, p, out, err, errlen);
         default:
                 return vrc;
         }

@@ -12,6 +12,7 @@
 
 #include "mailotp_rc.h"
 #include "options.h"
+#include "lastlog.h"
 #include "mac.h"
 #include "record.h"
 #include "recovery.h"
@@ -34,6 +35,13 @@ struct auth_code {
         char code[RECOVERY_LETTERS + 1]; /* TOTP digits, or the 10 recovery letters */
         int has_grace;                   /* grace holds the reuse-grace fingerprint */
         unsigned char grace[MAC_LEN];
+        /*
+         * A login's last-logins entries (note_keep > 0): note_ok for a
+         * success, note_fail for a counted wrong code, written with the
+         * state by store_state_save_noted().  0: the caller notes nothing.
+         */
+        size_t note_keep;
+        struct lastlog_event note_ok, note_fail;
 };
 
 struct auth_outcome {
@@ -42,6 +50,8 @@ struct auth_outcome {
         uint64_t step;        /* accepted step on success */
         int reused;           /* success through reuse_grace (a replay within the grace) */
         size_t recovery_left; /* recovery codes left after a recovery-code success */
+        int noted;            /* the outcome's last-logins entry was written with the state */
+        char note_warn[192];  /* why the log's part of that write failed; empty when it did not */
 };
 
 /* Take the policy fields out of the options. */

@@ -448,13 +448,14 @@ static int pwrite_all(int fd, const void *data, size_t len, off_t off)
         return 0;
 }
 
-/* A new slot file holding payload in slot 0, put in place atomically and durably. */
-static enum mailotp_rc slots_create(int dirfd, const char *name, const void *payload, size_t len,
+/* A new slot file holding next in slot 0, put in place atomically and durably. */
+static enum mailotp_rc slots_create(int dirfd, const char *name, const struct fio_slot_next *next,
                                     unsigned char image[SLOTS_FILE_SIZE], char *err, size_t errlen)
 {
         memset(image, 0, SLOTS_FILE_SIZE);
-        if (slots_encode(1, payload, len, image) != 0) {
-                mailotp_seterr(err, errlen, "%s: %zu bytes do not fit a slot", name, len);
+        if (slots_encode_ext(1, next->payload, next->len, next->ext, next->extlen, image) != 0) {
+                mailotp_seterr(err, errlen, "%s: %zu bytes do not fit a slot", name,
+                               next->len + next->extlen);
                 return MAILOTP_ERR_INVALID;
         }
         return write_file(dirfd, name, (const char *)image, SLOTS_FILE_SIZE, FIO_DURABLE, err,
@@ -462,18 +463,21 @@ static enum mailotp_rc slots_create(int dirfd, const char *name, const void *pay
 }
 
 enum mailotp_rc fio_slots_update(int dirfd, const char *name, uid_t owner, fio_slots_edit_fn edit,
-                                 const void *ctx, uint64_t *seq_out, char *err, size_t errlen)
+                                 void *ctx, uint64_t *seq_out, char *err, size_t errlen)
 {
         /* on the stack: no allocation to fail */
-        unsigned char image[SLOTS_FILE_SIZE], next[SLOTS_PAYLOAD_MAX], *slot;
-        const unsigned char *cur = NULL;
+        unsigned char image[SLOTS_FILE_SIZE], *slot;
+        struct fio_slot_next next;
+        struct fio_slot_view cur;
         struct stat st;
         enum mailotp_rc rc;
         enum fio_slots_have have;
         uint64_t seq = 0;
-        size_t curlen = 0, got = 0, len = 0;
+        size_t got = 0;
         int fd = -1, idx = -1;
 
+        memset(&cur, 0, sizeof(cur));
+        memset(&next, 0, sizeof(next));
         rc = open_checked(dirfd, name, O_RDWR, owner, 077, &fd, &st, err, errlen);
         if (rc == MAILOTP_ERR_NOT_FOUND) {
                 fd = -1;
@@ -499,14 +503,19 @@ enum mailotp_rc fio_slots_update(int dirfd, const char *name, uid_t owner, fio_s
                                 got += (size_t)n;
                         }
                 }
-                idx = slots_pick(image, got, &seq, &cur, &curlen);
+                idx = slots_pick(image, got, &seq, &cur.payload, &cur.len);
                 have = idx >= 0 ? FIO_SLOTS_VALID : FIO_SLOTS_INVALID;
+                if (idx >= 0)
+                        (void)slots_ext(image + (size_t)idx * SLOTS_SLOT_SIZE, cur.len, &cur.ext,
+                                        &cur.extlen);
         }
-        rc = edit(ctx, have, have == FIO_SLOTS_VALID ? cur : NULL, curlen, next, &len, err, errlen);
+        rc = edit(ctx, have, have == FIO_SLOTS_VALID ? &cur : NULL, &next, err, errlen);
         if (rc != MAILOTP_OK)
                 goto out;
-        if (len == 0 || len > SLOTS_PAYLOAD_MAX) {
-                mailotp_seterr(err, errlen, "%s: %zu bytes do not fit a slot", name, len);
+        if (next.len == 0 || next.len > SLOTS_PAYLOAD_MAX ||
+            (next.extlen > 0 && next.extlen > slots_ext_room(next.len))) {
+                mailotp_seterr(err, errlen, "%s: %zu bytes do not fit a slot", name,
+                               next.len + next.extlen);
                 rc = MAILOTP_ERR_INVALID;
                 goto out;
         }
@@ -519,14 +528,14 @@ enum mailotp_rc fio_slots_update(int dirfd, const char *name, uid_t owner, fio_s
                 if (fd >= 0)
                         (void)close(fd);
                 fd = -1;
-                rc = slots_create(dirfd, name, next, len, image, err, errlen);
+                rc = slots_create(dirfd, name, &next, image, err, errlen);
                 if (rc == MAILOTP_OK && seq_out != NULL)
                         *seq_out = 1;
                 goto out;
         }
         /* Overwrite the other slot, never the current one, then flush it. */
         slot = image + (size_t)(1 - idx) * SLOTS_SLOT_SIZE;
-        if (slots_encode(seq + 1, next, len, slot) != 0) {
+        if (slots_encode_ext(seq + 1, next.payload, next.len, next.ext, next.extlen, slot) != 0) {
                 mailotp_seterr(err, errlen, "%s: cannot encode the next slot", name);
                 rc = MAILOTP_ERR_INVALID;
                 goto out;
@@ -542,7 +551,7 @@ enum mailotp_rc fio_slots_update(int dirfd, const char *name, uid_t owner, fio_s
         rc = MAILOTP_OK;
 out:
         secure_memzero(image, sizeof(image));
-        secure_memzero(next, sizeof(next));
+        secure_memzero(&next, sizeof(next));
         if (fd >= 0 && close(fd) != 0 && rc == MAILOTP_OK) {
                 mailotp_seterr(err, errlen, "cannot write %s: %s", name, strerror(errno));
                 rc = MAILOTP_ERR_IO;
@@ -555,22 +564,21 @@ struct replace_ctx {
         size_t len;
 };
 
-/* The editor of fio_slots_write: whatever is there, the new payload. */
-static enum mailotp_rc replace_payload(const void *ctx, enum fio_slots_have have,
-                                       const unsigned char *cur, size_t curlen, unsigned char *out,
-                                       size_t *outlen, char *err, size_t errlen)
+/* The editor of fio_slots_write: whatever is there, the new payload and no extension. */
+static enum mailotp_rc replace_payload(void *ctx, enum fio_slots_have have,
+                                       const struct fio_slot_view *cur, struct fio_slot_next *next,
+                                       char *err, size_t errlen)
 {
         const struct replace_ctx *r = ctx;
 
         (void)have;
         (void)cur;
-        (void)curlen;
         if (r->len == 0 || r->len > SLOTS_PAYLOAD_MAX) {
                 mailotp_seterr(err, errlen, "%zu bytes do not fit a slot", r->len);
                 return MAILOTP_ERR_INVALID;
         }
-        memcpy(out, r->payload, r->len);
-        *outlen = r->len;
+        memcpy(next->payload, r->payload, r->len);
+        next->len = r->len;
         return MAILOTP_OK;
 }
 
@@ -608,8 +616,8 @@ enum mailotp_rc fio_open_append(int dirfd, const char *name, uid_t owner, size_t
         return MAILOTP_OK;
 }
 
-enum mailotp_rc fio_append(int fd, const char *name, const char *data, size_t len, char *err,
-                           size_t errlen)
+enum mailotp_rc fio_append(int fd, const char *name, const char *data, size_t len, int durable,
+                           char *err, size_t errlen)
 {
         struct stat st;
         ssize_t n;
@@ -622,6 +630,11 @@ enum mailotp_rc fio_append(int fd, const char *name, const char *data, size_t le
         do {
                 n = write(fd, data, len);
         } while (n < 0 && errno == EINTR);
+        if (n == (ssize_t)len && durable && fdatasync(fd) != 0) {
+                /* The lines may or may not be on disk: say so, do not take them back. */
+                mailotp_seterr(err, errlen, "cannot flush %s: %s", name, strerror(errno));
+                return MAILOTP_ERR_IO;
+        }
         if (n == (ssize_t)len)
                 return MAILOTP_OK;
         if (n >= 0)

@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include "mailotp_rc.h"
+#include "slots.h"
 
 /*
  * Open directory `path` relative to atfd (AT_FDCWD for an absolute path)
@@ -67,15 +68,30 @@ enum fio_slots_have {
         FIO_SLOTS_VALID,       /* cur[0..curlen) is the current payload */
 };
 
+/* The current content of a slot file, for the editor (pointers into the image read). */
+struct fio_slot_view {
+        const unsigned char *payload;
+        size_t len;
+        const unsigned char *ext; /* the slot's extension (slots.h); NULL when none */
+        size_t extlen;
+};
+
+/* The next content, computed by the editor. */
+struct fio_slot_next {
+        unsigned char payload[SLOTS_PAYLOAD_MAX];
+        size_t len;
+        unsigned char ext[SLOTS_PAYLOAD_MAX];
+        size_t extlen; /* 0: no extension; at most slots_ext_room(len) */
+};
+
 /*
- * Computes the next payload from the current one (cur is NULL unless
- * FIO_SLOTS_VALID) into out (SLOTS_PAYLOAD_MAX bytes).  Anything but
- * MAILOTP_OK is returned by fio_slots_update() as is, and nothing is written.
+ * Computes the next content from the current one (cur is NULL unless
+ * FIO_SLOTS_VALID) into next, which starts zeroed.  Anything but MAILOTP_OK
+ * is returned by fio_slots_update() as is, and nothing is written.
  */
-typedef enum mailotp_rc (*fio_slots_edit_fn)(const void *ctx, enum fio_slots_have have,
-                                             const unsigned char *cur, size_t curlen,
-                                             unsigned char *out, size_t *outlen, char *err,
-                                             size_t errlen);
+typedef enum mailotp_rc (*fio_slots_edit_fn)(void *ctx, enum fio_slots_have have,
+                                             const struct fio_slot_view *cur,
+                                             struct fio_slot_next *next, char *err, size_t errlen);
 
 /*
  * Read-modify-write of a two-slot file under the caller's lock: read it once,
@@ -85,7 +101,7 @@ typedef enum mailotp_rc (*fio_slots_edit_fn)(const void *ctx, enum fio_slots_hav
  * new file).
  */
 enum mailotp_rc fio_slots_update(int dirfd, const char *name, uid_t owner, fio_slots_edit_fn edit,
-                                 const void *ctx, uint64_t *seq_out, char *err, size_t errlen);
+                                 void *ctx, uint64_t *seq_out, char *err, size_t errlen);
 
 /*
  * Open `name` in dirfd for appending (never created here; same checks as
@@ -98,12 +114,12 @@ enum mailotp_rc fio_open_append(int dirfd, const char *name, uid_t owner, size_t
                                 char **buf, size_t *len, char *err, size_t errlen);
 
 /*
- * Append data with a single write(2), without any flush (for the
- * last-logins log).  A short write is truncated away again.  MAILOTP_OK or
- * MAILOTP_ERR_IO.
+ * Append data with a single write(2) (for the last-logins log), then
+ * fdatasync when `durable`.  A short write is truncated away again.
+ * MAILOTP_OK or MAILOTP_ERR_IO.
  */
-enum mailotp_rc fio_append(int fd, const char *name, const char *data, size_t len, char *err,
-                           size_t errlen);
+enum mailotp_rc fio_append(int fd, const char *name, const char *data, size_t len, int durable,
+                           char *err, size_t errlen);
 
 /* Close a descriptor from fio_open_append(); -1 is ignored. */
 void fio_close(int fd);

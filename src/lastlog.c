@@ -39,13 +39,27 @@ static size_t clamp_keep(size_t keep)
 
 void lastlog_push(struct lastlog *l, const struct lastlog_event *ev, size_t keep)
 {
+        size_t j;
+
         keep = clamp_keep(keep);
         l->keep = keep;
-        while (l->n >= keep) {
+        while (l->n > keep) {
                 memmove(&l->ev[0], &l->ev[1], (l->n - 1) * sizeof(l->ev[0]));
                 l->n--;
         }
-        l->ev[l->n++] = *ev;
+        /* After every entry of the same time or older: in file order, this is the end. */
+        for (j = l->n; j > 0 && l->ev[j - 1].time > ev->time; j--)
+                ;
+        if (l->n == keep) {
+                if (j == 0)
+                        return; /* older than the newest `keep` */
+                memmove(&l->ev[0], &l->ev[1], (l->n - 1) * sizeof(l->ev[0]));
+                l->n--;
+                j--;
+        }
+        memmove(&l->ev[j + 1], &l->ev[j], (l->n - j) * sizeof(l->ev[0]));
+        l->ev[j] = *ev;
+        l->n++;
 }
 
 /* The value of one "login = ..." entry into ev: 0, or -1 when it is malformed. */
@@ -108,11 +122,12 @@ static enum mailotp_rc parse_v1(const char *buf, size_t len, struct lastlog *l, 
                 if (!kv_key_is(k, klen, "login") || l->lines >= LASTLOG_MAX ||
                     parse_login(v, vlen, &ev) != 0)
                         goto bad;
-                l->ev[l->n++] = ev;
+                lastlog_push(l, &ev, LASTLOG_MAX); /* in time order, as version 2 */
                 l->lines++;
         }
         if (rc < 0 || !have_version)
                 goto bad;
+        l->keep = 0;
         l->version = 1;
         return MAILOTP_OK;
 bad:
@@ -249,33 +264,127 @@ size_t lastlog_rewrite_at(size_t keep)
         return keep + (keep > LASTLOG_SLACK_MIN ? keep : LASTLOG_SLACK_MIN);
 }
 
-int lastlog_needs_rewrite(const struct lastlog *l, size_t keep, size_t filelen, size_t linelen)
+int lastlog_needs_rewrite(const struct lastlog *l, size_t keep, size_t filelen, size_t nlines,
+                          size_t addlen)
 {
         keep = clamp_keep(keep);
         return l->version != 2 || l->keep != keep || l->skipped > 0 ||
-               l->lines >= lastlog_rewrite_at(keep) || filelen + linelen + 1 > LASTLOG_FILE_MAX;
+               l->lines + nlines > lastlog_rewrite_at(keep) ||
+               filelen + addlen + 1 > LASTLOG_FILE_MAX;
 }
 
-int lastlog_can_append(const char *buf, size_t len, size_t keep, size_t linelen)
+/*
+ * The number of lines after the header when buf is exactly a log that
+ * lastlog_format wrote for `keep` (header, then complete lines), counting at
+ * most up to `stop`; -1 when it is not.
+ */
+static long exact_lines(const char *buf, size_t len, size_t keep, size_t stop)
 {
         char head[80];
         const char *p, *end;
-        size_t lines = 0, limit;
+        size_t lines = 0;
         int n;
 
-        keep = clamp_keep(keep);
-        limit = lastlog_rewrite_at(keep);
-        n = snprintf(head, sizeof(head), LASTLOG_HEADER, keep);
+        n = snprintf(head, sizeof(head), LASTLOG_HEADER, clamp_keep(keep));
         if (buf == NULL || n < 0 || (size_t)n >= sizeof(head) || len < (size_t)n ||
-            memcmp(buf, head, (size_t)n) != 0 || buf[len - 1] != '\n' ||
-            len + linelen + 1 > LASTLOG_FILE_MAX)
-                return 0;
+            memcmp(buf, head, (size_t)n) != 0 || buf[len - 1] != '\n')
+                return -1;
         p = buf + n;
         end = buf + len;
-        while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        while (lines < stop && p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
                 p++;
-                if (++lines >= limit)
-                        return 0;
+                lines++;
         }
+        return (long)lines;
+}
+
+int lastlog_can_append(const char *buf, size_t len, size_t keep, size_t nlines, size_t addlen)
+{
+        size_t limit = lastlog_rewrite_at(keep);
+        long lines;
+
+        if (nlines > limit || len + addlen + 1 > LASTLOG_FILE_MAX)
+                return 0;
+        lines = exact_lines(buf, len, keep, limit - nlines + 1);
+        return lines >= 0 && (size_t)lines + nlines <= limit;
+}
+
+int lastlog_pending_add(const char *cur, size_t curlen, size_t keep, const char *line,
+                        size_t linelen, char *out, size_t outmax, size_t *outlen)
+{
+        long lines = 0;
+        int n;
+
+        if (curlen == 0) {
+                n = snprintf(out, outmax, LASTLOG_HEADER, clamp_keep(keep));
+                if (n < 0 || (size_t)n >= outmax || outmax - (size_t)n < linelen)
+                        return 0;
+                curlen = (size_t)n;
+        } else {
+                size_t most =
+                    clamp_keep(keep) < LASTLOG_PENDING_MAX ? clamp_keep(keep) : LASTLOG_PENDING_MAX;
+
+                lines = exact_lines(cur, curlen, keep, most);
+                if (lines < 0 || (size_t)lines >= most || curlen > outmax ||
+                    outmax - curlen < linelen)
+                        return 0;
+                memmove(out, cur, curlen);
+        }
+        memcpy(out + curlen, line, linelen);
+        *outlen = curlen + linelen;
         return 1;
+}
+
+/* Stable: entries of equal time keep their order. */
+static void sort_by_time(struct lastlog *l)
+{
+        size_t i, j;
+
+        for (i = 1; i < l->n; i++) {
+                struct lastlog_event ev = l->ev[i];
+
+                for (j = i; j > 0 && l->ev[j - 1].time > ev.time; j--)
+                        l->ev[j] = l->ev[j - 1];
+                l->ev[j] = ev;
+        }
+}
+
+void lastlog_merge(struct lastlog *l, const struct lastlog *pending)
+{
+        size_t keep =
+            clamp_keep(pending->keep != 0 ? pending->keep : (l->keep != 0 ? l->keep : LASTLOG_MAX));
+        unsigned char is_pending[LASTLOG_MAX] = {0};
+        size_t i, j;
+
+        sort_by_time(l);
+        if (l->n > keep) {
+                memmove(&l->ev[0], &l->ev[l->n - keep], keep * sizeof(l->ev[0]));
+                l->n = keep;
+        }
+        /* Each pending entry into its place by time, the oldest out when keep are there. */
+        for (i = 0; i < pending->n; i++) {
+                const struct lastlog_event *ev = &pending->ev[i];
+
+                for (j = l->n; j > 0; j--) {
+                        const struct lastlog_event *o = &l->ev[j - 1];
+
+                        if (o->time < ev->time || (o->time == ev->time && is_pending[j - 1]))
+                                break;
+                }
+                if (l->n == keep) {
+                        if (j == 0)
+                                continue; /* older than the newest `keep` */
+                        memmove(&l->ev[0], &l->ev[1], (l->n - 1) * sizeof(l->ev[0]));
+                        memmove(&is_pending[0], &is_pending[1], l->n - 1);
+                        l->n--;
+                        j--;
+                }
+                memmove(&l->ev[j + 1], &l->ev[j], (l->n - j) * sizeof(l->ev[0]));
+                memmove(&is_pending[j + 1], &is_pending[j], l->n - j);
+                l->ev[j] = *ev;
+                is_pending[j] = 1;
+                l->n++;
+        }
+        l->keep = keep;
+        l->lines += pending->lines;
 }

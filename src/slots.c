@@ -81,9 +81,29 @@ static uint32_t slot_crc(const unsigned char *slot, size_t len)
         return slots_crc32(crc, slot + SLOTS_HEADER_SIZE, len);
 }
 
-int slots_encode(uint64_t seq, const void *payload, size_t len, unsigned char *out)
+/* The extension's CRC: the slot's sequence number, the extension header, its data. */
+static uint32_t ext_crc(const unsigned char *slot, const unsigned char *ext, size_t extlen)
 {
-        if (seq == 0 || len == 0 || len > SLOTS_PAYLOAD_MAX)
+        uint32_t crc = slots_crc32(0, slot + 8, 8);
+
+        crc = slots_crc32(crc, ext, 12);
+        return slots_crc32(crc, ext + SLOTS_EXT_HEADER, extlen);
+}
+
+size_t slots_ext_room(size_t len)
+{
+        if (len > SLOTS_PAYLOAD_MAX - SLOTS_EXT_HEADER)
+                return 0;
+        return SLOTS_PAYLOAD_MAX - SLOTS_EXT_HEADER - len;
+}
+
+int slots_encode_ext(uint64_t seq, const void *payload, size_t len, const void *ext, size_t extlen,
+                     unsigned char *out)
+{
+        unsigned char *x;
+
+        if (seq == 0 || len == 0 || len > SLOTS_PAYLOAD_MAX ||
+            (extlen > 0 && (ext == NULL || extlen > slots_ext_room(len))))
                 return -1;
         memset(out, 0, SLOTS_SLOT_SIZE);
         memcpy(out, SLOTS_MAGIC, 8);
@@ -91,16 +111,65 @@ int slots_encode(uint64_t seq, const void *payload, size_t len, unsigned char *o
         put_le(out + 16, len, 4);
         memcpy(out + SLOTS_HEADER_SIZE, payload, len);
         put_le(out + 20, slot_crc(out, len), 4);
+        if (extlen > 0) {
+                x = out + SLOTS_HEADER_SIZE + len;
+                memcpy(x, SLOTS_EXT_MAGIC, 8);
+                put_le(x + 8, extlen, 4);
+                memcpy(x + SLOTS_EXT_HEADER, ext, extlen);
+                put_le(x + 12, ext_crc(out, x, extlen), 4);
+        }
         return 0;
+}
+
+int slots_encode(uint64_t seq, const void *payload, size_t len, unsigned char *out)
+{
+        return slots_encode_ext(seq, payload, len, NULL, 0, out);
+}
+
+int slots_ext(const unsigned char *slot, size_t len, const unsigned char **ext, size_t *extlen)
+{
+        const unsigned char *x;
+        uint64_t l;
+
+        *ext = NULL;
+        *extlen = 0;
+        if (slots_ext_room(len) == 0)
+                return 0;
+        x = slot + SLOTS_HEADER_SIZE + len;
+        l = get_le(x + 8, 4);
+        if (memcmp(x, SLOTS_EXT_MAGIC, 8) != 0 || l == 0 || l > slots_ext_room(len) ||
+            get_le(x + 12, 4) != ext_crc(slot, x, (size_t)l))
+                return 0;
+        *ext = x + SLOTS_EXT_HEADER;
+        *extlen = (size_t)l;
+        return 1;
+}
+
+/* 1 when p[0..n) is all zero bytes. */
+static int all_zero(const unsigned char *p, size_t n)
+{
+        unsigned char acc = 0;
+
+        while (n-- > 0)
+                acc |= *p++;
+        return acc == 0;
 }
 
 int slots_decode(const unsigned char *slot, uint64_t *seq, const unsigned char **payload,
                  size_t *len)
 {
         uint64_t s = get_le(slot + 8, 8), l = get_le(slot + 16, 4);
+        const unsigned char *ext;
+        size_t end, extlen;
 
         if (memcmp(slot, SLOTS_MAGIC, 8) != 0 || s == 0 || l == 0 || l > SLOTS_PAYLOAD_MAX ||
             get_le(slot + 20, 4) != slot_crc(slot, (size_t)l))
+                return 0;
+        /* After the payload: zeros, or a valid extension then zeros; else torn or damaged. */
+        end = SLOTS_HEADER_SIZE + (size_t)l;
+        if (slots_ext(slot, (size_t)l, &ext, &extlen))
+                end += SLOTS_EXT_HEADER + extlen;
+        if (!all_zero(slot + end, SLOTS_SLOT_SIZE - end))
                 return 0;
         *seq = s;
         *payload = slot + SLOTS_HEADER_SIZE;

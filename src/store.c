@@ -61,6 +61,15 @@ enum mailotp_rc store_recovery_save(struct store *st, const char *key,
         return st->ops->recovery_save(st, key, l, err, errlen);
 }
 
+enum mailotp_rc store_state_save_noted(struct store *st, const char *key, const struct otp_state *s,
+                                       const struct lastlog_event *ev, size_t keep, char *warn,
+                                       size_t warnlen, char *err, size_t errlen)
+{
+        if (warn != NULL && warnlen > 0)
+                warn[0] = '\0';
+        return st->ops->state_save_noted(st, key, s, ev, keep, warn, warnlen, err, errlen);
+}
+
 enum mailotp_rc store_lastlog_load(struct store *st, const char *key, struct lastlog *l, char *err,
                                    size_t errlen)
 {

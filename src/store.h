@@ -36,6 +36,10 @@ struct store_ops {
                                       char *err, size_t errlen);
         enum mailotp_rc (*state_save)(struct store *st, const char *key, const struct otp_state *s,
                                       char *err, size_t errlen);
+        enum mailotp_rc (*state_save_noted)(struct store *st, const char *key,
+                                            const struct otp_state *s,
+                                            const struct lastlog_event *ev, size_t keep, char *warn,
+                                            size_t warnlen, char *err, size_t errlen);
         enum mailotp_rc (*user_delete)(struct store *st, const char *key, char *err, size_t errlen);
         enum mailotp_rc (*server_key)(struct store *st, int create, unsigned char out[MAC_KEY_LEN],
                                       char *err, size_t errlen);
@@ -101,6 +105,18 @@ enum mailotp_rc store_state_load(struct store *st, const char *key, struct otp_s
 enum mailotp_rc store_state_save(struct store *st, const char *key, const struct otp_state *s,
                                  char *err, size_t errlen);
 /*
+ * store_state_save() for a login, which also adds its outcome `ev` to the
+ * last-logins log, keeping the newest `keep` (as store_lastlog_append).
+ * The result is the state write's alone: the log stays best effort, and
+ * when its part fails the reason is in warn (empty otherwise), never in the
+ * result.  The file backend keeps the entry in the same slot write as the
+ * state (slots.h extension, no extra I/O) and moves such pending entries to
+ * last/KEY in one durable append of up to LASTLOG_PENDING_MAX lines.
+ */
+enum mailotp_rc store_state_save_noted(struct store *st, const char *key, const struct otp_state *s,
+                                       const struct lastlog_event *ev, size_t keep, char *warn,
+                                       size_t warnlen, char *err, size_t errlen);
+/*
  * The store's server key (32 random bytes) for keyed hashes.  With create,
  * a missing key is made (exactly one of racing creators wins, all get the
  * winner's key).  MAILOTP_ERR_NOT_FOUND when missing and not created.
@@ -119,7 +135,12 @@ enum mailotp_rc store_recovery_load(struct store *st, const char *key, struct re
 /* Write them durably (a consumed code must stay consumed). */
 enum mailotp_rc store_recovery_save(struct store *st, const char *key,
                                     const struct recovery_list *l, char *err, size_t errlen);
-/* The last-logins log; MAILOTP_ERR_NOT_FOUND when empty. */
+/*
+ * The last-logins log with its pending entries, in time order;
+ * MAILOTP_ERR_NOT_FOUND when empty.  Under the user's lock for an exact
+ * answer: without it, entries being moved to the log meanwhile can show
+ * twice.
+ */
 enum mailotp_rc store_lastlog_load(struct store *st, const char *key, struct lastlog *l, char *err,
                                    size_t errlen);
 /*

@@ -5,7 +5,9 @@
  *   DIR/            owner-only directory, not group/world-writable
  *   DIR/users/KEY   the record (secret, enrollment status) and the state
  *                   (replay step, lockout counters) in one two-slot file
- *                   rewritten in place (userfile.h, slots.h)   (0600)
+ *                   rewritten in place (userfile.h, slots.h), with the
+ *                   newest last-logins entries in the slot's extension
+ *                   until they are moved to last/KEY         (0600)
  *   DIR/locks/KEY   empty lock file, never renamed     (0600)
  *   DIR/apppw/KEY   application password hashes        (0600)
  *   DIR/recovery/KEY recovery code hashes              (0600)
@@ -149,6 +151,8 @@ struct user_image {
         size_t len;
         const char *p;
         size_t plen, reclen;
+        const char *ext; /* pending last-logins entries, or NULL */
+        size_t extlen;
 };
 
 static void user_image_free(struct user_image *u)
@@ -161,9 +165,10 @@ static void user_image_free(struct user_image *u)
 static enum mailotp_rc user_read(struct file_store *fs, const char *key, struct user_image *u,
                                  char *err, size_t errlen)
 {
-        const unsigned char *payload = NULL;
+        const unsigned char *payload = NULL, *ext = NULL;
         enum mailotp_rc rc;
         uint64_t seq;
+        int idx;
 
         memset(u, 0, sizeof(*u));
         rc = load_blob(fs, SUB_USERS, key, SLOTS_FILE_SIZE, BLOB_BYTES, &u->buf, &u->len, err,
@@ -172,7 +177,11 @@ static enum mailotp_rc user_read(struct file_store *fs, const char *key, struct 
                 u->buf = NULL;
                 return rc;
         }
-        if (slots_pick((const unsigned char *)u->buf, u->len, &seq, &payload, &u->plen) < 0) {
+        idx = slots_pick((const unsigned char *)u->buf, u->len, &seq, &payload, &u->plen);
+        if (idx >= 0 && slots_ext((const unsigned char *)u->buf + (size_t)idx * SLOTS_SLOT_SIZE,
+                                  u->plen, &ext, &u->extlen))
+                u->ext = (const char *)ext;
+        if (idx < 0) {
                 mailotp_seterr(err, errlen, "user file has no valid slot");
                 rc = MAILOTP_ERR_FORMAT;
         } else if (userfile_split((const char *)payload, u->plen, &u->reclen) != 0) {
@@ -298,16 +307,96 @@ struct user_edit {
         const char *text;
         size_t len;
         int is_state;
+        struct file_store *fs; /* where pending entries are moved to (last/KEY) */
+        const char *key;
+        const char *line; /* a login's last-logins entry to keep with the state, or NULL */
+        size_t linelen, keep;
+        int noted;  /* set when the entry is in the new slot */
+        char *warn; /* why pending entries were not moved (best effort) */
+        size_t warnlen;
 };
 
-static enum mailotp_rc edit_user(const void *ctx, enum fio_slots_have have,
-                                 const unsigned char *cur, size_t curlen, unsigned char *out,
-                                 size_t *outlen, char *err, size_t errlen)
+static enum mailotp_rc lastlog_add(struct file_store *fs, const char *key,
+                                   const struct lastlog_event *evs, size_t n, size_t keep,
+                                   int durable, char *err, size_t errlen);
+
+/*
+ * Move pending entries x[0..xlen) to last/KEY: one durable append (so no
+ * crash loses entries the new slot no longer has).  Best effort: on failure
+ * they are lost, and e->warn says so.  A crash, or a failed slot write, after
+ * the move can show them twice; never a login without its entry.
+ */
+static void move_pending(struct user_edit *e, const char *x, size_t xlen)
 {
-        const struct user_edit *e = ctx;
-        const char *c = (const char *)cur;
-        char *o = (char *)out;
-        size_t reclen = 0;
+        struct lastlog *l = malloc(sizeof(*l));
+        char *copy = malloc(xlen + 1);
+        enum mailotp_rc rc = MAILOTP_ERR_NOMEM;
+
+        if (e->warn != NULL && e->warnlen > 0)
+                e->warn[0] = '\0';
+        if (l != NULL && copy != NULL) {
+                memcpy(copy, x, xlen);
+                copy[xlen] = '\0';
+                rc = lastlog_parse(copy, xlen, l, e->warn, e->warnlen);
+                if (rc == MAILOTP_OK && l->n > 0)
+                        rc = lastlog_add(e->fs, e->key, l->ev, l->n,
+                                         e->line != NULL ? e->keep : l->keep, 1, e->warn,
+                                         e->warnlen);
+        } else {
+                mailotp_seterr(e->warn, e->warnlen, "out of memory");
+        }
+        if (rc != MAILOTP_OK && e->warn != NULL && e->warnlen > 0) {
+                char why[160];
+
+                (void)snprintf(why, sizeof(why), "%s", e->warn);
+                mailotp_seterr(e->warn, e->warnlen, "pending last-logins entries lost: %s", why);
+        }
+        free(copy);
+        free(l);
+}
+
+/*
+ * The next slot's extension: the pending entries it had, plus e's entry
+ * when there is one.  Entries that no longer fit (a full batch, a bigger
+ * record, another keep, a damaged extension) are moved to last/KEY first.
+ */
+static void edit_pending(struct user_edit *e, const struct fio_slot_view *cur,
+                         struct fio_slot_next *next)
+{
+        const char *x = cur != NULL ? (const char *)cur->ext : NULL;
+        size_t xlen = x != NULL ? cur->extlen : 0, room = slots_ext_room(next->len);
+        char *out = (char *)next->ext;
+
+        next->extlen = 0;
+        if (e->line == NULL) {
+                if (xlen > 0 && xlen <= room) {
+                        memcpy(out, x, xlen);
+                        next->extlen = xlen;
+                } else if (xlen > 0) {
+                        move_pending(e, x, xlen);
+                }
+                return;
+        }
+        if (lastlog_pending_add(x, xlen, e->keep, e->line, e->linelen, out, room, &next->extlen)) {
+                e->noted = 1;
+                return;
+        }
+        if (xlen > 0)
+                move_pending(e, x, xlen);
+        if (lastlog_pending_add(NULL, 0, e->keep, e->line, e->linelen, out, room, &next->extlen))
+                e->noted = 1;
+        else
+                next->extlen = 0; /* no room at all: the caller appends the entry to last/KEY */
+}
+
+static enum mailotp_rc edit_user(void *ctx, enum fio_slots_have have,
+                                 const struct fio_slot_view *cur, struct fio_slot_next *next,
+                                 char *err, size_t errlen)
+{
+        struct user_edit *e = ctx;
+        const char *c = cur != NULL ? (const char *)cur->payload : NULL;
+        size_t curlen = cur != NULL ? cur->len : 0, reclen = 0;
+        char *o = (char *)next->payload;
         enum mailotp_rc rc;
 
         if (have == FIO_SLOTS_MISSING)
@@ -322,15 +411,18 @@ static enum mailotp_rc edit_user(const void *ctx, enum fio_slots_have have,
                 return MAILOTP_ERR_FORMAT;
         }
         if (have == FIO_SLOTS_INVALID)
-                rc = userfile_join(e->text, e->len, NULL, 0, o, SLOTS_PAYLOAD_MAX, outlen);
+                rc = userfile_join(e->text, e->len, NULL, 0, o, SLOTS_PAYLOAD_MAX, &next->len);
         else if (e->is_state)
-                rc = userfile_join(c, reclen, e->text, e->len, o, SLOTS_PAYLOAD_MAX, outlen);
+                rc = userfile_join(c, reclen, e->text, e->len, o, SLOTS_PAYLOAD_MAX, &next->len);
         else
                 rc = userfile_join(e->text, e->len, c + reclen, curlen - reclen, o,
-                                   SLOTS_PAYLOAD_MAX, outlen);
-        if (rc != MAILOTP_OK)
+                                   SLOTS_PAYLOAD_MAX, &next->len);
+        if (rc != MAILOTP_OK) {
                 mailotp_seterr(err, errlen, "record and state do not fit the user file");
-        return rc;
+                return rc;
+        }
+        edit_pending(e, have == FIO_SLOTS_VALID ? cur : NULL, next);
+        return MAILOTP_OK;
 }
 
 /*
@@ -434,7 +526,7 @@ out:
 }
 
 /* Store one part (record or state) of a user under the caller's lock. */
-static enum mailotp_rc user_save(struct file_store *fs, const char *key, const struct user_edit *e,
+static enum mailotp_rc user_save(struct file_store *fs, const char *key, struct user_edit *e,
                                  char *err, size_t errlen)
 {
         enum mailotp_rc rc;
@@ -467,8 +559,13 @@ static enum mailotp_rc fs_record_save(struct store *st, const char *key,
                                       const struct otp_record *rec, char *err, size_t errlen)
 {
         char buf[RECORD_MAX_SIZE];
-        struct user_edit e = {buf, 0, 0};
+        struct user_edit e;
         enum mailotp_rc rc;
+
+        memset(&e, 0, sizeof(e));
+        e.text = buf;
+        e.fs = fs_of(st);
+        e.key = key;
 
         rc = record_format(rec, buf, sizeof(buf), &e.len);
         if (rc == MAILOTP_OK)
@@ -479,20 +576,56 @@ static enum mailotp_rc fs_record_save(struct store *st, const char *key,
         return rc;
 }
 
-static enum mailotp_rc fs_state_save(struct store *st, const char *key, const struct otp_state *s,
-                                     char *err, size_t errlen)
+/* The state, and a login's entry when ev is not NULL (store_state_save_noted). */
+static enum mailotp_rc state_save(struct store *st, const char *key, const struct otp_state *s,
+                                  const struct lastlog_event *ev, size_t keep, char *warn,
+                                  size_t warnlen, char *err, size_t errlen)
 {
-        char buf[SLOTS_PAYLOAD_MAX];
-        struct user_edit e = {buf, 0, 1};
+        struct file_store *fs = fs_of(st);
+        char buf[SLOTS_PAYLOAD_MAX], line[LASTLOG_LINE_MAX + 1];
+        struct user_edit e;
         enum mailotp_rc rc;
 
+        memset(&e, 0, sizeof(e));
+        e.text = buf;
+        e.is_state = 1;
+        e.fs = fs;
+        e.key = key;
+        e.keep = keep;
+        e.warn = warn;
+        e.warnlen = warnlen;
+        if (ev != NULL && lastlog_format_line(ev, line, sizeof(line), &e.linelen) == MAILOTP_OK)
+                e.line = line;
         if (state_format(s, buf, sizeof(buf), &e.len) != MAILOTP_OK) {
                 mailotp_seterr(err, errlen, "state does not fit");
                 return MAILOTP_ERR_INVALID;
         }
-        rc = user_save(fs_of(st), key, &e, err, errlen);
+        rc = user_save(fs, key, &e, err, errlen);
         secure_memzero(buf, sizeof(buf));
+        /* Not kept with the state (a 0.2.0 store, a user being moved, no room): appended. */
+        if (rc == MAILOTP_OK && ev != NULL && !e.noted) {
+                char why[160] = "";
+
+                /* A lost batch is the bigger news: its warning stays. */
+                if (lastlog_add(fs, key, ev, 1, keep, 0, why, sizeof(why)) != MAILOTP_OK &&
+                    (warn == NULL || warnlen == 0 || warn[0] == '\0'))
+                        mailotp_seterr(warn, warnlen, "%s", why);
+        }
         return rc;
+}
+
+static enum mailotp_rc fs_state_save(struct store *st, const char *key, const struct otp_state *s,
+                                     char *err, size_t errlen)
+{
+        return state_save(st, key, s, NULL, 0, NULL, 0, err, errlen);
+}
+
+static enum mailotp_rc fs_state_save_noted(struct store *st, const char *key,
+                                           const struct otp_state *s,
+                                           const struct lastlog_event *ev, size_t keep, char *warn,
+                                           size_t warnlen, char *err, size_t errlen)
+{
+        return state_save(st, key, s, ev, keep, warn, warnlen, err, errlen);
 }
 
 static enum mailotp_rc fs_server_key(struct store *st, int create, unsigned char out[MAC_KEY_LEN],
@@ -622,46 +755,94 @@ static enum mailotp_rc fs_recovery_save(struct store *st, const char *key,
         return rc;
 }
 
+/* The pending entries of users/KEY's slot, parsed; 0 when there are none (or none readable). */
+static int load_pending(struct file_store *fs, const char *key, struct lastlog *p)
+{
+        struct user_image u;
+        char scratch[128], *copy;
+        int ok = 0;
+
+        memset(p, 0, sizeof(*p));
+        if (user_read(fs, key, &u, scratch, sizeof(scratch)) != MAILOTP_OK)
+                return 0;
+        if (u.ext != NULL && (copy = malloc(u.extlen + 1)) != NULL) {
+                memcpy(copy, u.ext, u.extlen);
+                copy[u.extlen] = '\0';
+                ok = lastlog_parse(copy, u.extlen, p, scratch, sizeof(scratch)) == MAILOTP_OK &&
+                     p->n > 0;
+                free(copy);
+        }
+        user_image_free(&u);
+        return ok;
+}
+
 static enum mailotp_rc fs_lastlog_load(struct store *st, const char *key, struct lastlog *l,
                                        char *err, size_t errlen)
 {
+        struct file_store *fs = fs_of(st);
+        struct lastlog *p = malloc(sizeof(*p));
         char *buf = NULL;
         size_t len = 0;
         enum mailotp_rc rc;
+        int pending;
 
         memset(l, 0, sizeof(*l));
+        if (p == NULL) {
+                mailotp_seterr(err, errlen, "out of memory");
+                return MAILOTP_ERR_NOMEM;
+        }
+        /* The user file first: an entry moved meanwhile then shows twice, never not at all. */
+        pending = load_pending(fs, key, p);
         /* As bytes: damaged lines (NUL bytes included) are skipped by the parser. */
-        rc = load_blob(fs_of(st), SUB_LAST, key, LASTLOG_FILE_MAX, BLOB_BYTES, &buf, &len, err,
-                       errlen);
-        if (rc != MAILOTP_OK)
-                return rc;
-        rc = lastlog_parse(buf, len, l, err, errlen);
-        secure_freezero(buf, len + 1);
+        rc = load_blob(fs, SUB_LAST, key, LASTLOG_FILE_MAX, BLOB_BYTES, &buf, &len, err, errlen);
+        if (rc == MAILOTP_OK) {
+                rc = lastlog_parse(buf, len, l, err, errlen);
+                secure_freezero(buf, len + 1);
+        }
+        if (rc == MAILOTP_ERR_NOT_FOUND && pending) {
+                memset(l, 0, sizeof(*l));
+                rc = MAILOTP_OK;
+        }
+        if (rc == MAILOTP_OK && pending)
+                lastlog_merge(l, p);
+        free(p);
         return rc;
 }
 
 /*
- * One line appended per login (open, read, write, close: no new inode, no
- * rename, no flush), without parsing the log when lastlog_can_append says
- * it is well formed.  Once it holds lastlog_rewrite_at(keep) lines, or when
- * it is in the old format, damaged, too big or `keep` changed, it is
- * rewritten with the newest `keep` entries through a temporary file.
+ * Add n entries to last/KEY in one append (open, read, write, close: no new
+ * inode, no rename; fdatasync when `durable`), without parsing the log when
+ * lastlog_can_append says it is well formed.  Once it would hold more than
+ * lastlog_rewrite_at(keep) lines, or when it is in the old format, damaged,
+ * too big or `keep` changed, it is rewritten with the newest `keep` entries
+ * through a temporary file.
  */
-static enum mailotp_rc fs_lastlog_append(struct store *st, const char *key,
-                                         const struct lastlog_event *ev, size_t keep, char *err,
-                                         size_t errlen)
+static enum mailotp_rc lastlog_add(struct file_store *fs, const char *key,
+                                   const struct lastlog_event *evs, size_t n, size_t keep,
+                                   int durable, char *err, size_t errlen)
 {
-        struct file_store *fs = fs_of(st);
-        struct lastlog *l = NULL;        /* only when the log must be parsed */
-        char *out = NULL, *buf = NULL;   /* out: only for a rewrite */
-        char line[LASTLOG_LINE_MAX + 2]; /* room for a leading newline */
-        size_t len = 0, olen = 0, llen = 0;
+        struct lastlog *l = NULL;                     /* only when the log must be parsed */
+        char *out = NULL, *buf = NULL, *lines = NULL; /* out: only for a rewrite */
+        size_t len = 0, olen = 0, llen = 0, i, cap = n * LASTLOG_LINE_MAX + 2;
         enum mailotp_rc rc;
         int dfd, afd = -1;
 
-        if (lastlog_format_line(ev, line, sizeof(line) - 1, &llen) != MAILOTP_OK) {
-                mailotp_seterr(err, errlen, "cannot format the last-logins entry");
-                return MAILOTP_ERR_INVALID;
+        lines = malloc(cap);
+        if (lines == NULL) {
+                mailotp_seterr(err, errlen, "out of memory");
+                return MAILOTP_ERR_NOMEM;
+        }
+        lines[0] = '\n'; /* room for a leading newline */
+        for (i = 0; i < n; i++) {
+                size_t one = 0;
+
+                if (lastlog_format_line(&evs[i], lines + 1 + llen, cap - 1 - llen, &one) !=
+                    MAILOTP_OK) {
+                        mailotp_seterr(err, errlen, "cannot format the last-logins entry");
+                        rc = MAILOTP_ERR_INVALID;
+                        goto out;
+                }
+                llen += one;
         }
         rc = sub_fd(fs, SUB_LAST, &dfd, err, errlen);
         if (rc != MAILOTP_OK) {
@@ -670,13 +851,13 @@ static enum mailotp_rc fs_lastlog_append(struct store *st, const char *key,
                 goto out;
         }
         rc = fio_open_append(dfd, key, fs->owner, LASTLOG_FILE_MAX, &afd, &buf, &len, err, errlen);
-        if (rc == MAILOTP_OK && lastlog_can_append(buf, len, keep, llen)) {
-                /* Most logins: a well-formed log with room for one more line. */
-                rc = fio_append(afd, key, line, llen, err, errlen);
+        if (rc == MAILOTP_OK && lastlog_can_append(buf, len, keep, n, llen)) {
+                /* Most batches: a well-formed log with room for them. */
+                rc = fio_append(afd, key, lines + 1, llen, durable, err, errlen);
                 goto out;
         }
         if (rc != MAILOTP_OK && rc != MAILOTP_ERR_NOT_FOUND)
-                goto out; /* unreadable now: keep the history, skip this event */
+                goto out; /* unreadable now: keep the history, skip these entries */
         l = malloc(sizeof(*l));
         if (l == NULL) {
                 mailotp_seterr(err, errlen, "out of memory");
@@ -690,17 +871,15 @@ static enum mailotp_rc fs_lastlog_append(struct store *st, const char *key,
         } else if (rc != MAILOTP_OK) {
                 goto out;
         }
-        if (afd >= 0 && rc == MAILOTP_OK && !lastlog_needs_rewrite(l, keep, len, llen)) {
+        if (afd >= 0 && rc == MAILOTP_OK && !lastlog_needs_rewrite(l, keep, len, n, llen)) {
                 /* After a line cut short by a crash, start on a line of its own. */
-                if (len > 0 && buf[len - 1] != '\n') {
-                        memmove(line + 1, line, llen + 1);
-                        line[0] = '\n';
-                        llen++;
-                }
-                rc = fio_append(afd, key, line, llen, err, errlen);
+                int nl = len > 0 && buf[len - 1] != '\n';
+
+                rc = fio_append(afd, key, lines + 1 - nl, llen + (size_t)nl, durable, err, errlen);
                 goto out;
         }
-        lastlog_push(l, ev, keep);
+        for (i = 0; i < n; i++)
+                lastlog_push(l, &evs[i], keep);
         out = malloc(LASTLOG_FILE_MAX);
         if (out == NULL) {
                 mailotp_seterr(err, errlen, "out of memory");
@@ -709,21 +888,39 @@ static enum mailotp_rc fs_lastlog_append(struct store *st, const char *key,
         }
         rc = lastlog_format(l, out, LASTLOG_FILE_MAX, &olen);
         if (rc == MAILOTP_OK)
-                rc = fio_write_atomic_fast(dfd, key, out, olen, err, errlen);
+                rc = durable ? fio_write_atomic(dfd, key, out, olen, err, errlen)
+                             : fio_write_atomic_fast(dfd, key, out, olen, err, errlen);
 out:
         fio_close(afd);
         if (buf != NULL)
                 secure_freezero(buf, len + 1);
+        free(lines);
         free(l);
         free(out);
         return rc;
 }
 
+/* One entry, written straight to last/KEY without a flush (outcomes that write no state). */
+static enum mailotp_rc fs_lastlog_append(struct store *st, const char *key,
+                                         const struct lastlog_event *ev, size_t keep, char *err,
+                                         size_t errlen)
+{
+        return lastlog_add(fs_of(st), key, ev, 1, keep, 0, err, errlen);
+}
+
 static enum mailotp_rc fs_user_delete(struct store *st, const char *key, char *err, size_t errlen)
 {
         struct file_store *fs = fs_of(st);
+        struct lastlog *p = malloc(sizeof(*p));
         enum mailotp_rc rc;
 
+        /* The last-logins log stays: first the entries still pending in the user file. */
+        if (p != NULL && load_pending(fs, key, p)) {
+                char scratch[128];
+
+                (void)lastlog_add(fs, key, p->ev, p->n, p->keep, 1, scratch, sizeof(scratch));
+        }
+        free(p);
         /*
          * records/KEY (a 0.2.0 record, or the note that it moved) before the
          * user file, so no crash leaves an old record that comes back: once
@@ -792,6 +989,7 @@ static const struct store_ops file_ops = {
     .record_save = fs_record_save,
     .state_load = fs_state_load,
     .state_save = fs_state_save,
+    .state_save_noted = fs_state_save_noted,
     .user_delete = fs_user_delete,
     .server_key = fs_server_key,
     .apppw_load = fs_apppw_load,

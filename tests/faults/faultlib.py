@@ -7,12 +7,14 @@ clock (FAULT_NOW), so a whole scenario is deterministic: the codes come from
 oathtool at that time, and the files a login writes are byte-for-byte the same
 on every run.  That is what lets the tests say "old or new version" exactly.
 """
+import calendar
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -299,6 +301,113 @@ def user_view(files, user):
     st = files.get("state/" + user)
     return UserView(rec[0].decode("ascii"), "" if st is None else tl.decode_state(st[0]),
                     "0.2.0")
+
+
+# -- last-logins entries --------------------------------------------------------------
+# Since 0.3.2 a login whose outcome writes the user's state (a code or recovery code
+# accepted, a wrong code counted) keeps its entry in that slot write of users/KEY (the
+# slot's extension: "pending" entries, a small log in the file format); the writer moves
+# them to last/KEY (one append + fdatasync, or a durable rewrite) when they reach
+# min(keep, 32).  Outcomes that write no state append straight to last/KEY (no flush).
+# A reader merges both.  The tests read both with the independent decoders.
+
+PENDING_MAX = 32
+LOST = "pending last-logins entries lost"  # the warning of a failed move
+NOT_WRITTEN = "last-logins log not written"
+
+
+def pending_log(data):
+    """The pending entries of a user file's bytes (a LastLog), or None when its current slot
+    has no extension (or no valid slot)."""
+    try:
+        slot = tl.current_slot(data)[1]
+    except tl.StateFormatError:
+        return None
+    if slot.ext is None:
+        return None
+    return tl.decode_lastlog(slot.ext)
+
+
+def login_lines(files, user):
+    """(lines of last/USER, pending lines of users/USER): every complete, valid entry line
+    a reader merges (a log that does not decode counts as none)."""
+    log = []
+    if "last/" + user in files:
+        try:
+            log = list(tl.decode_lastlog(files["last/" + user][0]).lines)
+        except tl.StateFormatError:
+            pass
+    pend = []
+    if "users/" + user in files:
+        p = pending_log(files["users/" + user][0])
+        if p is not None:
+            pend = list(p.lines)
+    return log, pend
+
+
+def reader_view(files, user):
+    """The entries `mailotp last` shows (newest last), modelled from the documentation of
+    lastlog_merge: the log's entries (the newest `keep` by time, as the log's decoder reads
+    them) and the pending ones, in time order, the pending first within
+    one second, the newest `keep` of them (the pending log's keep, else the log's, else
+    200)."""
+    log, pend = None, None
+    if "last/" + user in files:
+        try:
+            log = tl.decode_lastlog(files["last/" + user][0])
+        except tl.StateFormatError:
+            pass
+    if "users/" + user in files:
+        pend = pending_log(files["users/" + user][0])
+    entries = sorted(log.entries if log else [], key=lambda l: line_fields(l)[0])
+    merged = sorted((pend.entries if pend else []) + entries, key=lambda l: line_fields(l)[0])
+    keep = (pend.keep if pend else None) or (log.keep if log else None) or 200
+    return merged[-keep:]
+
+
+def line_fields(line):
+    """(time, result, method, service, rhost, reason) of an entry line."""
+    m = tl.LOGIN_RE.match(line)
+    if m is None:
+        raise ValueError("not an entry line: %r" % line)
+    return (int(m.group(1)),) + m.groups()[1:]
+
+
+def json_line(e):
+    """The log line of one entry of `mailotp --json last` (null fields were "-")."""
+    when = calendar.timegm(time.strptime(e["time"], "%Y-%m-%dT%H:%M:%SZ"))
+    return "login = %d %s %s %s %s %s" % (when, e["result"], e["method"] or "-",
+                                          e["service"] or "-", e["rhost"] or "-", e["reason"])
+
+
+def v1_lastlog(lines):
+    """A last-logins log in the format of 0.1.0 (version 1, "end") holding `lines`."""
+    return ("# pam_mailotp last logins\nversion = 1\n" + "".join(l + "\n" for l in lines)
+            + "end\n").encode()
+
+
+def make_legacy(store, user):
+    """tl.make_legacy (users/USER back to the 0.2.0 layout), and the user's pending
+    last-logins entries written to last/USER, where 0.2.0 kept every entry."""
+    with open(tl.user_path(store, user), "rb") as f:
+        pend = pending_log(f.read())
+    tl.make_legacy(store, user)
+    if pend is None or not pend.lines:
+        return
+    path = os.path.join(store, "last", user)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    header = "# pam_mailotp last logins\nversion = 2\nkeep = %d\n" % pend.keep
+    try:
+        with open(path, "rb") as f:
+            old = f.read()
+    except FileNotFoundError:
+        old = header.encode()
+    if not old.startswith(header.encode()):
+        raise AssertionError("make_legacy: last/%s keeps another number" % user)
+    with open(path + ".harness", "wb") as f:
+        f.write(old + "".join(l + "\n" for l in pend.lines).encode())
+    os.chmod(path + ".harness", 0o600)
+    os.rename(path + ".harness", path)
 
 
 # Known module bugs (see the report in tests/faults/README.md).  A check that

@@ -23,7 +23,15 @@ decoders of mailotp_testlib:
   - the last-logins log (appended to): a cut append leaves a part line; the
     log must still have its header, every complete line must be one of the
     lines before or of a version the writer was making, and the entries a
-    reader gets must be those of the log before or of one of those versions.
+    reader gets must be those of the log before or of one of those versions
+    (or, for a torn append of a moved batch, the log before and the batch's
+    first lines);
+  - the last-logins entries pending in a user file (0.3.2: kept with the
+    state write of a code login, in the slot's extension, and moved to the log
+    in batches, durably, before the slot write that drops them): after any
+    kill, each is still pending, or in the log, or both (a kill between the
+    move and the slot write: shown twice, acceptable), never gone; and
+    `mailotp --json last` reads and shows what the files hold.
 
 Across the files, each user is read from users/KEY or else the 0.2.0 layout
 (records/KEY, state/KEY): never a records/KEY saying "moved" without
@@ -36,12 +44,17 @@ is stored where a reader looks, and the next login must work.
   - the writers include the first writes of a user of 0.2.0 (a login with a
     right and a wrong code, unlock, enroll --force, disable --force), which
     move her: users/KEY made, records/KEY replaced by the note that she moved,
-    state/KEY removed; and a login in a 0.2.0 store without users/;
+    state/KEY removed; a login in a 0.2.0 store without users/; a login
+    without a code (its entry appended straight to the log); and three that
+    move a full batch of pending entries (MOVERS: a code login, with the log
+    appended to or, of 0.1.0, rewritten; disable --force, which moves them
+    before it removes the user);
   - exhaustive: for each writer, a SIGKILL raised by the shim just before each
     call that changes the store and just after the last one (every distinct
     state a crash can leave), and for every pwrite (state slot) and append
     write (last-logins log) also a torn one: the first 1, 24, 100 or 2048
-    bytes written, then the kill; and a move killed right after users/KEY is
+    bytes written, and 20 bytes into the slot's extension (its payload
+    whole), then the kill; and a move killed right after users/KEY is
     in place and right around the rename of records/KEY, checked in detail
     (users/KEY wins, the killed login's code is a replay, disable then
     removes every file of the user);
@@ -55,7 +68,9 @@ is stored where a reader looks, and the next login must work.
     users/ before records/KEY says moved, and removes state/KEY last; each
     slot write of a user file (pwrite) is followed by fdatasync of that file
     before it is closed, with no write in between (a kill -9 does not lose the
-    page cache, so this is what stands for power loss).
+    page cache, so this is what stands for power loss); a move of pending
+    entries is flushed (fdatasync of the append; fsync, rename, fsync of last/
+    for a rewrite) before the slot write or removal that drops them.
 """
 import json
 import os
@@ -66,17 +81,21 @@ import sys
 import time
 import unittest
 
-from faultlib import (PW, STRICT, T, FaultWorld, KnownBugs, is_temp, read_trace, require_env,
-                      state_key, user_view)
+from faultlib import (PENDING_MAX, PW, STRICT, T, FaultWorld, KnownBugs, is_temp, json_line,
+                      line_fields, login_lines, make_legacy, reader_view, read_trace,
+                      require_env, state_key, user_view, v1_lastlog)
 import mailotp_testlib as tl  # noqa: E402  (faultlib puts tests/pam on the path)
 
-KNOWN_BUGS = {}
+KNOWN_BUGS = {
+}
 
 MUTATING = {"write", "pwrite", "fsync", "fdatasync", "ftruncate", "fchmod", "rename", "renameat",
             "renameat2", "linkat", "unlinkat", "mkdirat"}
 TEAR = (1, 24, 100, 2048)  # bytes of a torn pwrite/append before the kill
 DURABLE_AREAS = ("users", "records", "state", "apppw", "recovery", "server.key")
 USERS = ("alice", "carol")
+# Writers that move a full batch of pending last-logins entries to last/alice first.
+MOVERS = ("login-code-move", "login-code-move-v1", "disable-force-pending")
 
 
 def mutating(call):
@@ -91,33 +110,58 @@ class Crash(unittest.TestCase):
         # An empty store (for the very first enroll: directories, server key) ...
         cls.empty = w.snapshot("empty")
         # ... and a lived-in one.
-        w.enable_at("alice", T - 90)
-        cls.app_pw = w.jcli("app-password", "add", "alice", "phone", now=T - 90)["password"]
-        cls.recovery = w.jcli("recovery-codes", "alice", now=T - 90)["codes"]
+        w.enable_at("alice", T - 1500)
+        cls.app_pw = w.jcli("app-password", "add", "alice", "phone", now=T - 1500)["password"]
+        cls.recovery = w.jcli("recovery-codes", "alice", now=T - 1500)["codes"]
         r = w.run_cli("enroll", "--no-qr", "carol", now=T - 90)
         cls.carol = r.stdout.split("secret=")[1].split("&")[0].split()[0]
         w.secrets["carol"] = cls.carol
         cls.simple = w.simple_service("alice", name="imap")
         cls.hardened = w.hardened_service("alice", name="imap-hard")
+        # Its log keeps 40: a batch of pending last-logins entries is 32 (PENDING_MAX).
+        cls.keep40 = w.simple_service("alice", extra="last_logins=40", name="imap-keep40")
+        enrolled = w.snapshot("enrolled")
+        # A login without a code (its entry appended straight to last/alice) and one with a
+        # code (its entry pending in users/alice).
+        assert w.run_login(cls.simple, "alice", PW, now=T - 75).result == "PAM_AUTH_ERR"
         assert w.run_login(cls.simple, "alice", PW + w.code_at("alice", T - 60),
                            now=T - 60).result == "PAM_SUCCESS"
         cls.lived = w.snapshot("lived")
-        # The same store with alice in the layout of 0.2.0 (records/alice, state/alice):
-        # her first write moves her into users/alice ...
-        tl.make_legacy(w.store, "alice")
+        # The same store with alice in the layout of 0.2.0 (records/alice, state/alice, her
+        # entries in last/alice): her first write moves her into users/alice ...
+        make_legacy(w.store, "alice")
         cls.legacy = w.snapshot("legacy")
         # ... and a store of 0.2.0 not yet opened by the 0.3.0 CLI (no users/): the module
         # writes state/alice in place, as 0.2.0 did.
-        tl.make_legacy(w.store, "carol")
+        make_legacy(w.store, "carol")
         os.rmdir(os.path.join(w.store, "users"))
         cls.old_store = w.snapshot("old-store")
+        # A full batch of pending entries (32 code logins, the log keeping 40): the next
+        # code login moves them to last/alice (append + fdatasync) before its slot write;
+        # with a log of 0.1.0 the move rewrites it (temporary file, fsync, rename, fsync).
+        w.restore(enrolled)
+        assert w.run_login(cls.keep40, "alice", PW, now=T - 1400).result == "PAM_AUTH_ERR"
+        for k in range(PENDING_MAX + 1, 1, -1):
+            assert w.run_login(cls.keep40, "alice", PW + w.code_at("alice", T - 30 * k),
+                               now=T - 30 * k).result == "PAM_SUCCESS"
+        assert len(login_lines(w.files(), "alice")[1]) == PENDING_MAX
+        cls.full = w.snapshot("full")
+        p = os.path.join(w.store, "last", "alice")
+        with open(p + ".harness", "wb") as f:
+            f.write(v1_lastlog(login_lines(w.files(), "alice")[0]))
+        os.chmod(p + ".harness", 0o600)
+        os.rename(p + ".harness", p)
+        cls.full_v1 = w.snapshot("full-v1")
         w.restore(cls.lived)
         cls.bugs = KnownBugs(KNOWN_BUGS)
         cls.kills = 0
         # byte images no version had, read back whole: the user file and the 0.2.0 state
         # (slot writes in place), the last-logins log (appends)
-        cls.torn = {"users": 0, "state": 0, "last": 0}
+        cls.torn = {"users": 0, "state": 0, "last": 0, "part of a batch": 0}
         cls.again = {"replay refused": 0, "unused code accepted": 0}
+        # after a kill in a move: the batch in last/alice, still pending, or both
+        cls.batch = {"moved": 0, "pending": 0, "both": 0, "trimmed to a new keep": 0}
+        cls.last_read = {}  # (last/alice, users/alice) bytes -> mailotp --json last
         cls.proven = set()
         cls.t0 = time.time()
 
@@ -182,16 +226,28 @@ class Crash(unittest.TestCase):
             # A store without users/: the login writes state/alice in place.
             "login-code-0.2.0-store": (self.old_store, lambda now: (
                 "login", self.simple, "alice", code(now)), None),
+            # No code: no state written, the entry appended straight to last/alice.
+            "login-no-code": (self.lived, lambda now: ("login", self.simple, "alice", PW),
+                              None),
+            # A full batch of pending entries moved first (MOVERS).
+            "login-code-move": (self.full, lambda now: ("login", self.keep40, "alice",
+                                                        code(now)), None),
+            "login-code-move-v1": (self.full_v1, lambda now: ("login", self.keep40, "alice",
+                                                              code(now)), None),
+            "disable-force-pending": (self.full, lambda now: ("cli", "disable", "--force",
+                                                              "alice"), {0, 3}),
         }
 
     # -- checks ---------------------------------------------------------------------------
-    def check_store(self, ctx, before, versions, writer):
+    def check_store(self, ctx, before, versions, writer, torn_ext=False):
         """Every file: the version before, or a complete version put in place meanwhile.
         Each user, wherever she is (users/ or the 0.2.0 layout): what a reader gets is the
         user before or a version the writer was putting in place, never nothing (except
-        for disable), and a login or unlock never changes the record."""
+        for disable), and a login or unlock never changes the record.  No pending
+        last-logins entry is lost, and `mailotp --json last` reads."""
         now = self.w.files()
         self.check_users(ctx, before, now, versions, writer)
+        self.check_entries(ctx, before, now, writer, torn_ext)
         for rel in sorted(set(now) | set(before)):
             if is_temp(rel):
                 continue  # a killed writer's temporary file: allowed, must not block
@@ -212,7 +268,7 @@ class Crash(unittest.TestCase):
                 if got[0] not in allowed:
                     type(self).torn["state"] += 1
             elif rel.startswith("last/") and got[0] not in allowed:
-                self.check_lastlog(ctx, rel, got[0], allowed)
+                self.check_lastlog(ctx, rel, got[0], allowed, before.get(rel, (None,))[0])
                 type(self).torn["last"] += 1
             elif got[0] not in allowed:
                 self.fail("%s: %s is torn: neither the old version nor one put in place "
@@ -221,6 +277,45 @@ class Crash(unittest.TestCase):
             if got[2] != 1:
                 self.bugs.hit(self, "create-new-crash-leaves-second-link" if rel == "server.key"
                               else "links:" + rel, "%s: %s has %d links" % (ctx, rel, got[2]))
+
+    def check_entries(self, ctx, before, now, writer, torn_ext):
+        """The last-logins entries pending in a user file before the writer ran are, after
+        the kill, still pending or in last/USER (or both: a kill between the move and the
+        slot write shows them twice, which is acceptable), never gone; except that a
+        rewrite of the log may trim the oldest to its keep (the random rounds switch keep).
+        Then `mailotp --json last alice` reads, and shows what the files hold."""
+        for user in USERS:
+            log0, pend0 = login_lines(before, user)
+            log, pend = login_lines(now, user)
+            gone = set(pend0) - set(log) - set(pend)
+            if gone:
+                try:
+                    full = tl.decode_lastlog(now["last/" + user][0])
+                except (KeyError, tl.StateFormatError):
+                    full = None
+                if full is not None and full.version == 2 and len(full.lines) == full.keep \
+                        and max(line_fields(l)[0] for l in gone) <= \
+                        min(line_fields(l)[0] for l in full.lines):
+                    gone = set()  # trimmed by a rewrite to its keep: older than all it kept
+                    type(self).batch["trimmed to a new keep"] += 1
+            if gone and torn_ext:
+                self.bugs.hit(self, "torn-extension-loses-pending",
+                              "%s: %d pending entries of %s gone" % (ctx, len(gone), user))
+            elif gone:
+                self.fail("%s: %d pending last-logins entries of %s lost: %r" % (
+                    ctx, len(gone), user, sorted(gone)[:3]))
+            if writer in MOVERS and user == "alice" and pend0:
+                moved, still = set(pend0) <= set(log), set(pend0) <= set(pend)
+                type(self).batch["both" if moved and still else "moved" if moved
+                                 else "pending"] += 1
+        key = (now.get("last/alice", (None,))[0], now.get("users/alice", (None,))[0])
+        if key not in self.last_read:
+            r = self.w.run_cli("--json", "last", "alice")
+            self.assertEqual(r.returncode, 0, "%s: mailotp last fails after the crash: %s%s" % (
+                ctx, r.stdout, r.stderr))
+            self.last_read[key] = [json_line(e) for e in json.loads(r.stdout)["logins"]]
+            self.assertEqual(self.last_read[key], reader_view(now, "alice")[::-1],
+                             "%s: mailotp last does not show the entries of the files" % ctx)
 
     def check_user_file(self, ctx, rel, data, allowed):
         """Written in place: any byte image, but always 8192 bytes with a valid slot whose
@@ -304,14 +399,17 @@ class Crash(unittest.TestCase):
             self.fail("%s: %s decodes to neither the state before nor one the writer was "
                       "putting in place:\n%s" % (ctx, rel, got))
 
-    def check_lastlog(self, ctx, rel, data, allowed):
-        """Appended in place: a part line may stay; what a reader gets is a whole version."""
+    def check_lastlog(self, ctx, rel, data, allowed, old):
+        """Appended in place: a part line may stay; what a reader gets is a whole version,
+        or, when a move's append of several lines was torn, the log before followed by the
+        first lines of that append (the batch is still pending in the user file then: they
+        show twice, none is lost)."""
         try:
             log = tl.decode_lastlog(data)
         except tl.StateFormatError as e:
             self.fail("%s: %s has no valid header after the crash (%s): %r" % (
                 ctx, rel, e, data[:300]))
-        lines, entries = set(), []
+        lines, entries, appended = set(), [], []
         for v in allowed:
             try:
                 a = tl.decode_lastlog(v)
@@ -319,10 +417,17 @@ class Crash(unittest.TestCase):
                 continue
             lines.update(a.lines)
             entries.append(a.entries)
+            if old is not None and v.startswith(old) and v != old:
+                appended.append(a)
         stray = [l for l in log.lines if l not in lines]
         self.assertEqual(stray, [], "%s: %s has lines no writer wrote" % (ctx, rel))
-        self.assertIn(log.entries, entries, "%s: %s reads as no version of the log" % (
-            ctx, rel))
+        if log.entries in entries:
+            return
+        # A torn append: the bytes before, then a prefix of what was appended.
+        self.assertTrue(old is not None and data.startswith(old) and [
+            a for a in appended if a.lines[:len(log.lines)] == log.lines],
+            "%s: %s reads as no version of the log" % (ctx, rel))
+        type(self).torn["part of a batch"] += 1
 
     def store_reads_and_logins_work(self, ctx, now, replay_at):
         """The store reads; the code of the time the writer ran (replay_at) is refused as a
@@ -393,11 +498,23 @@ class Crash(unittest.TestCase):
             w.take_versions()
             clean = w.run_spec(spec(T), T, versions=True)
             self.assertFalse(clean.killed, name)
+            # Where a slot write's extension (its pending last-logins entries) lies: a tear
+            # 20 bytes into it leaves the payload whole.
+            in_ext = {}
+            for rel, vs in w.take_versions().items():
+                for v in vs:
+                    if len(v) != tl.SLOT_FILE_SIZE:
+                        continue
+                    for slot in tl.state_slots(v):
+                        if slot is not None and slot.ext is not None:
+                            in_ext.setdefault(rel, set()).add(
+                                tl.SLOT_HEADER + len(slot.payload) + 20)
             points = [c for c in clean.trace if c.n > 0 and mutating(c)]
             self.assertTrue(points, "%s changes nothing?" % name)
             kills = [("kill", c, None) for c in points] + [("kill-after", points[-1], None)]
             # Torn in-place writes: a state slot (pwrite) or a last-logins append.
-            kills += [("kill", c, k) for c in points for k in TEAR
+            kills += [("kill", c, k) for c in points
+                      for k in TEAR + tuple(sorted(in_ext.get(c.path, ())))
                       if c.func == "pwrite" or (c.func == "write" and c.path.startswith("last/")
                                                 and not is_temp(c.path))]
             summary.append("%s=%d" % (name, len(kills)))
@@ -415,18 +532,23 @@ class Crash(unittest.TestCase):
                     "after %d bytes of" % part if part is not None else "after",
                     call.func, call.n, call.path)
                 self.assertTrue(r.killed, "%s: not killed (rc %d)" % (ctx, r.returncode))
-                self.check_store(ctx, before, w.take_versions(), name)
+                self.check_store(ctx, before, w.take_versions(), name,
+                                 torn_ext=call.func == "pwrite" and part not in TEAR + (None,))
                 self.rerun_works(ctx, spec, exits, T)
                 self.store_reads_and_logins_work(ctx, T + 30, T)
         sys.stderr.write("\nkill points: %s\ntorn in-place files read back whole: %s\n"
-                         "the writer's code again: %s\n" % (" ".join(summary), self.torn,
-                                                            self.again))
+                         "the writer's code again: %s\nmoves killed: %s\n" % (
+                             " ".join(summary), self.torn, self.again, self.batch))
         # The torn kills really left torn slots and part lines (else they prove nothing).
         self.assertGreater(self.torn["users"], 0)
         self.assertGreater(self.torn["state"], 0)
         self.assertGreater(self.torn["last"], 0)
+        self.assertGreater(self.torn["part of a batch"], 0)
         self.assertGreater(self.again["replay refused"], 0)
         self.assertGreater(self.again["unused code accepted"], 0)
+        # Kills in a move left the batch in each place a crash can leave it.
+        for where in ("moved", "pending", "both"):
+            self.assertGreater(self.batch[where], 0, where)
 
     def test_1b_kill_in_the_middle_of_a_move(self):
         """A 0.2.0 user's first write killed between its steps: after users/alice is in
@@ -498,8 +620,12 @@ class Crash(unittest.TestCase):
         writers = self.writers()
         # Not the ones that take 2FA away for good: the logins would have nothing to do.
         # Nor the 0.2.0 ones: they start from other stores (and the same writers are here).
+        # Of the movers, login-code-move only (login-code-move-v1 is the same login once its
+        # snapshot is not used): with its keep of 40 against the others' 20, it moves the
+        # pending entries whenever it follows another login, and they move back after it.
         names = [n for n in writers if n not in ("first-enroll", "disable-force",
-                                                 "enroll-force") and "0.2.0" not in n]
+                                                 "enroll-force", "disable-force-pending",
+                                                 "login-code-move-v1") and "0.2.0" not in n]
         w.restore(self.lived)
         # How long each writer takes undisturbed (the kill delay is drawn over this).
         dur = {}
@@ -509,6 +635,7 @@ class Crash(unittest.TestCase):
             dur[name] = time.monotonic() - t0
         w.restore(self.lived)
         progress = {"before any store call": 0, "mid-writer": 0, "after the last change": 0}
+        batch0 = dict(self.batch)
         now = T
         for i in range(rounds):
             now += 30  # a fresh code every round
@@ -547,8 +674,9 @@ class Crash(unittest.TestCase):
                 self.store_reads_and_logins_work(ctx, now + 15, now)
         temps = [rel for rel in w.files() if is_temp(rel)]
         sys.stderr.write("\nrandom SIGKILL: %d rounds, %s; %d stale temporary files left, "
-                         "logins still work\n" % (rounds, ", ".join(
-                             "%s %d" % kv for kv in progress.items()), len(temps)))
+                         "logins still work; kills in a move: %s\n" % (rounds, ", ".join(
+                             "%s %d" % kv for kv in progress.items()), len(temps), {
+                                 k: v - batch0[k] for k, v in self.batch.items()}))
         self.assertGreater(progress["mid-writer"], rounds // 20,
                            "too few kills landed inside a writer to mean anything")
 
@@ -556,7 +684,7 @@ class Crash(unittest.TestCase):
     def test_3_durability_protocol(self):
         """fsync(temp) before rename/link, fsync(dir) after, for every durable file."""
         w = self.w
-        checked = slots = moves = 0
+        checked = slots = moves = moved = 0
         for name, (snap, spec, exits) in self.writers().items():
             w.restore(snap)
             r = w.run_spec(spec(T), T)
@@ -601,6 +729,8 @@ class Crash(unittest.TestCase):
                 self.assertFalse([x for x in rest[flush[-1] + 1:end] if x.func in MUTATING],
                                  "%s: %s written after its flush" % (name, c.path))
                 self.assertLess(end, len(rest), "%s: %s never closed" % (name, c.path))
+            if name in MOVERS:
+                moved += self.check_move_protocol(name, calls)
             renamed = [c.path for c in calls if c.func in ("rename", "renameat", "renameat2",
                                                            "linkat")]
             # The user file of a user who has one is never renamed again: written in place.
@@ -633,8 +763,39 @@ class Crash(unittest.TestCase):
         self.assertGreaterEqual(checked, 9)   # the writers' renames and links
         self.assertGreaterEqual(slots, 5)     # the writers' slot writes
         self.assertEqual(moves, 4)            # the 0.2.0 writers but disable
-        sys.stderr.write("\ndurability protocol: %d renames/links and %d slot writes "
-                         "checked\n" % (checked, slots))
+        self.assertEqual(moved, len(MOVERS))  # each moves its batch durably, first
+        sys.stderr.write("\ndurability protocol: %d renames/links, %d slot writes and %d "
+                         "moves of pending entries checked\n" % (checked, slots, moved))
+
+    def check_move_protocol(self, name, calls):
+        """A move of pending last-logins entries is durable before the user file drops
+        them: the append to last/alice is followed by its fdatasync (a rewrite: fsync of
+        the temporary file, rename, fsync of last/), all before the slot write (pwrite) of
+        users/alice, or before disable removes anything of alice's."""
+        drop = next((i for i, c in enumerate(calls) if c.path.startswith("users/alice")
+                     and c.func in ("pwrite", "unlinkat", "renameat")), None)
+        self.assertIsNotNone(drop, "%s: users/alice neither written nor removed" % name)
+        head = calls[:drop]
+        appends = [i for i, c in enumerate(head) if c.func == "write"
+                   and c.path == "last/alice"]
+        renames = [i for i, c in enumerate(head) if c.func == "renameat"
+                   and c.path == "last/alice"]
+        self.assertEqual(len(appends) + len(renames), 1,
+                         "%s: not one append or rewrite of last/alice before users/alice "
+                         "drops the batch: %r" % (name, calls))
+        if appends:
+            self.assertTrue([c for c in head[appends[0] + 1:] if c.func == "fdatasync"
+                             and c.path == "last/alice"],
+                            "%s: the moved batch is not flushed before the slot write" % name)
+        else:
+            i = renames[0]
+            self.assertTrue([c for c in head[:i] if c.func == "fsync"
+                             and c.path.startswith("last/.alice.")],
+                            "%s: the rewritten log is not flushed before its rename" % name)
+            self.assertTrue([c for c in head[i + 1:] if c.func == "fsync" and c.path == "last"
+                             and c.mode == "d"],
+                            "%s: last/ not flushed before the slot write" % name)
+        return 1
 
     def test_zz_known_bugs(self):
         if STRICT:

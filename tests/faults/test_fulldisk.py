@@ -4,34 +4,44 @@
 The user file (record + state, users/KEY) is rewritten in place (one slot of
 a file that exists already: no new block), so on a full disk what needs only
 the state or the record of an existing user still works; what needs a new
-file or a new version of one through a temporary file fails closed.
+file or a new version of one through a temporary file fails closed.  Since
+0.3.2 the last-logins entry of a login that writes the state rides in that
+same slot write (pending, in the slot's extension), so on a full disk it is
+kept too; the entries are moved to the log in batches.
 
   - completely full: a right code (simple and hardened stack) is accepted and
     its step stored (the same string again is a replay); a wrong code is
     refused and counted (the count read back with the independent decoder);
-    `mailotp unlock` works; `mailotp confirm` of a pending user works (her
-    state joins her user file, in place); logins that need no state (an
-    application password, a user without 2FA) still work.  What needs a new
-    file fails closed with reason io-error naming ENOSPC and changes nothing:
-    a recovery code (its list is replaced), a login of a user still in the
-    layout of 0.2.0 (here with the state file of 0.1.0: the login must make
-    his users/ file), and the mailotp writes that make files (app-password
-    add, recovery-codes, enroll of a new user): exit 4.  The user files stay
-    the same inode, 8192 bytes; the last-logins log is appended to when its
-    page has room (else a warning names ENOSPC); no other byte of any stored
+    their entries are kept in the user file (the log untouched, no warning,
+    `mailotp --json last` shows them); `mailotp unlock` works; `mailotp
+    confirm` of a pending user works (her state joins her user file, in
+    place); logins that need no state (an application password, a user
+    without 2FA) still work.  An entry written straight to the log (a replay,
+    an application password, no code) is appended while the log's last page
+    has room, then left out with a warning naming ENOSPC, the result the same.
+    What needs a new file fails closed with reason io-error naming ENOSPC and
+    changes nothing: a recovery code (its list is replaced), a login of a user
+    still in the layout of 0.2.0 (here with the state file of 0.1.0: the login
+    must make his users/ file), and the mailotp writes that make files
+    (app-password add, recovery-codes, enroll of a new user): exit 4.  The
+    user files stay the same inode, 8192 bytes; no other byte of any stored
     file changes and no temporary file is left; after room is made, the
     refused recovery code and the 0.2.0 user's code work (and move him);
-  - one free page, a log of several pages: when the log must be rewritten
-    (another keep), the rewrite does not fit: the login succeeds, the new
-    replay step is stored (the same code is then refused as a replay), the
-    log is left as it was and a warning names ENOSPC; a plain append fits
-    and is made.
+  - one free page, a log of several pages: when the pending entries must be
+    moved with a rewrite (another keep), the rewrite does not fit: the login
+    succeeds, the new replay step is stored (the same code is then refused as
+    a replay), the log is left as it was and a warning says the pending
+    entries are lost, naming ENOSPC; a plain append fits and is made, and so
+    does the move of a full batch (one append);
+  - completely full, the log's last page full: the move of a full batch
+    fails; the login succeeds all the same, its own entry is pending, the
+    batch is lost and a warning says so.
 
 When tmpfs cannot be mounted here (no root, a container), the same scenarios
 run with ENOSPC injected by the shim on every write(2) (only on writes under
-DIR/last/ for the second one), pwrite in place being left alone as a full
-disk leaves it, and the test output says so (MAILOTP_FULLDISK_NO_TMPFS=1
-forces that path).
+DIR/last/ for the second and the last one), pwrite in place being left alone
+as a full disk leaves it, and the test output says so
+(MAILOTP_FULLDISK_NO_TMPFS=1 forces that path).
 """
 import errno
 import hashlib
@@ -40,7 +50,8 @@ import subprocess
 import sys
 import unittest
 
-from faultlib import MODULE, PW, T, FaultWorld, is_temp, require_env
+from faultlib import (LOST, MODULE, NOT_WRITTEN, PENDING_MAX, PW, T, FaultWorld, is_temp,
+                      json_line, line_fields, login_lines, make_legacy, require_env)
 import mailotp_testlib as tl  # noqa: E402  (faultlib puts tests/pam on the path)
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -86,7 +97,7 @@ class FullDisk(unittest.TestCase):
         w.enable_at("dave", T - 300, password="davepw")
         cls.dave = w.simple_service("dave", name="imap-dave")
         cls.dave_record = w.record_text("dave")
-        tl.make_legacy(w.store, "dave")
+        make_legacy(w.store, "dave")
         p = os.path.join(w.store, "state", "dave")
         legacy = tl.read_state(p).encode()
         with open(p + ".harness", "wb") as f:
@@ -183,17 +194,53 @@ class FullDisk(unittest.TestCase):
         return tl.state_fields(tl.read_user(self.w.store, user)[1])
 
     def check_log_appended_or_warned(self, ctx, old, run):
-        """The last-logins log after a login: one line appended (its page had room), or
-        left as it was with a warning naming ENOSPC."""
+        """The last-logins log after a login whose entry is written straight to it (no state
+        written: no code, a replay, an application password): one line appended (its page
+        had room), or left as it was with a warning naming ENOSPC.  True when warned."""
         new = self.read("last/alice")
         if new == old:
             self.assertRegex("\n".join(run.log), r"(?m)^4 last-logins log not written: .*No "
                                                   r"space left on device", ctx)
-        else:
-            self.assertTrue(new.startswith(old), "%s: the log was not appended to" % ctx)
-            self.assertEqual(new[len(old):].count(b"\n"), 1, ctx)
-            self.assertEqual(len(tl.decode_lastlog(new).lines),
-                             len(tl.decode_lastlog(old).lines) + 1, ctx)
+            return True
+        self.assertTrue(new.startswith(old), "%s: the log was not appended to" % ctx)
+        self.assertEqual(new[len(old):].count(b"\n"), 1, ctx)
+        self.assertEqual(len(tl.decode_lastlog(new).lines),
+                         len(tl.decode_lastlog(old).lines) + 1, ctx)
+        self.assertFalse([l for l in run.log if "last-logins" in l], ctx)
+        return False
+
+    def pending(self):
+        return login_lines(self.w.files(), "alice")[1]
+
+    def last_shows(self, ctx, when, result, reason):
+        """`mailotp --json last alice` shows an entry of time `when` with that outcome."""
+        got = [(line_fields(json_line(e))[0], e["result"], e["reason"])
+               for e in self.w.jcli("last", "alice", now=when)["logins"]]
+        self.assertIn((when, result, reason), got, "%s: not shown by mailotp last" % ctx)
+
+    def check_entry_kept_in_slot(self, ctx, old_log, old_pending, run, when, result, reason):
+        """A login that writes the state keeps its entry in that slot write: in place, so
+        on a full disk too.  The log is not touched, nothing is warned, the entry is
+        pending in users/alice and mailotp last shows it."""
+        self.assertEqual(self.read("last/alice"), old_log, "%s: the log was written" % ctx)
+        self.assertFalse([l for l in run.log if "last-logins" in l], "%s: %r" % (ctx, run.log))
+        pend = self.pending()
+        self.assertEqual(pend[:-1], old_pending, "%s: pending entries changed" % ctx)
+        self.assertEqual(line_fields(pend[-1])[:2], (when, result), ctx)
+        self.assertEqual(line_fields(pend[-1])[5], reason, ctx)
+        self.last_shows(ctx, when, result, reason)
+
+    def fill_batch(self, svc, start):
+        """Code logins (at start, start + 30, ...) until a full batch of entries is pending;
+        in place, so on a full disk too.  Returns the time of the next step."""
+        now = start
+        for _ in range(2 * PENDING_MAX + 2):
+            if len(self.pending()) == PENDING_MAX:
+                return now
+            r = self.login(svc, "alice", PW + self.w.code_at("alice", now), now)
+            self.assertEqual(r.result, "PAM_SUCCESS", "\n".join(r.log))
+            now += 30
+        self.fail("no full batch of pending entries: %d" % len(self.pending()))
 
     def login(self, svc, user, answer, now, fault=None):
         return self.w.run_login(svc, user, answer, now=now, fault=fault)
@@ -209,26 +256,44 @@ class FullDisk(unittest.TestCase):
         f = self.enospc()
         step = now // 30
 
-        def login(ctx, svc, answer, want, user="alice", at=now):
-            old_log = self.read("last/alice")
+        def login(ctx, svc, answer, want, user="alice", at=now, kept=None):
+            """kept: (result, reason) of the entry a login that writes the state keeps in
+            its slot write; None: the entry goes straight to the log."""
+            old_log, old_pending = self.read("last/alice"), self.pending()
             r = self.login(svc, user, answer, at, f)
             self.assertEqual(r.result, want, "%s:\n%s" % (ctx, "\n".join(r.log)))
-            if user == "alice":
+            if user == "alice" and kept:
+                self.check_entry_kept_in_slot(ctx, old_log, old_pending, r, at, *kept)
+            elif user == "alice":
                 self.check_log_appended_or_warned(ctx, old_log, r)
             return r
 
-        # The state alone: written in place, no new block needed.
+        # The state alone: written in place, no new block needed; the login's last-logins
+        # entry rides in the same slot write (0.3.2), so it is kept on a full disk too
+        # (before, the code login's line was appended to the log, or lost with a warning).
         good = PW + w.code_at("alice", now)
-        login("code", self.simple, good, "PAM_SUCCESS")
+        login("code", self.simple, good, "PAM_SUCCESS", kept=("success", "code-accepted"))
         self.assertEqual(int(self.state()["last_step"]), step, "step not stored")
         r = login("the same code again", self.simple, good, "PAM_AUTH_ERR")
         self.assertIn("reason=replayed-code", "\n".join(r.log))
         login("hardened", self.hardened, PW + w.code_at("alice", now + 30), "PAM_SUCCESS",
-              at=now + 30)
+              at=now + 30, kept=("success", "code-accepted"))
         self.assertEqual(int(self.state()["last_step"]), step + 1)
         wrong = PW + "%06d" % ((int(w.code_at("alice", now + 30)) + 1) % 1000000)
-        r = login("wrong code", self.simple, wrong, "PAM_AUTH_ERR", at=now + 30)
+        r = login("wrong code", self.simple, wrong, "PAM_AUTH_ERR", at=now + 30,
+                  kept=("failure", "wrong-code"))
         self.assertIn("reason=wrong-code", "\n".join(r.log))
+        # An outcome that writes no state (no code typed) appends straight to the log: on a
+        # full disk, until its last page is full; then the entry is not written, a warning
+        # names ENOSPC, and the result is the same.
+        warned = False
+        for n in range(PAGE // 40):
+            r = login("no code #%d" % n, self.simple, PW, "PAM_AUTH_ERR", at=now + 30)
+            self.assertIn("reason=no-code", "\n".join(r.log))
+            if [l for l in r.log if NOT_WRITTEN in l]:
+                warned = True
+                break
+        self.assertTrue(warned, "a full disk never refused the no-code entry")
         self.assertEqual(int(self.state()["failures"]), int(old_state["failures"]) + 1,
                          "a guess on a full disk must be counted")
         self.assertEqual(w.run_cli("unlock", "alice", now=now + 30, fault=f).returncode, 0)
@@ -291,9 +356,15 @@ class FullDisk(unittest.TestCase):
         self.assertEqual(self.login(self.dave, "dave", dave, now + 30).result, "PAM_AUTH_ERR")
 
     def test_2_log_does_not_fit_but_the_state_does(self):
+        """One free page, a log of several pages, and another keep: the entries pending in
+        users/alice (kept for 200) must be moved to the log first, which means rewriting it
+        (a temporary file of several pages): that does not fit.  The login succeeds, its
+        step is stored, the log is left as it was, the pending entries are lost and a
+        warning says so, naming ENOSPC; the login's own entry is pending (kept for 199)."""
         w = self.w
         last = os.path.join(w.store, "last", "alice")
         self.assertGreater(os.path.getsize(last), PAGE, "the log must span pages")
+        self.assertTrue(self.pending(), "nothing pending to move")
         self.fill(1)
         before = self.hashes()
         now = T + 300
@@ -302,7 +373,8 @@ class FullDisk(unittest.TestCase):
         r = self.login(self.keep199, "alice", code, now, self.enospc("/last/"))
         text = "\n".join(r.log)
         self.assertEqual(r.result, "PAM_SUCCESS", text)
-        self.assertRegex(text, r"(?m)^4 last-logins log not written: .*No space left on device")
+        self.assertRegex(text, r"(?m)^4 last-logins log not written: pending last-logins "
+                               r"entries lost: .*No space left on device")
         after = self.hashes()
         self.assertEqual(after["last/alice"], before["last/alice"], "the log changed")
         self.assertNotEqual(after["users/alice"], before["users/alice"], "state not stored")
@@ -310,6 +382,8 @@ class FullDisk(unittest.TestCase):
                          if before.get(rel) != after.get(rel))
         self.assertEqual(changed, ["users/alice"])
         self.assertFalse([rel for rel in after if is_temp(rel)])
+        self.assertEqual([line_fields(l)[0] for l in self.pending()], [now])
+        self.last_shows("keep 199", now, "success", "code-accepted")
         # The step really is stored: the same string again is a replay.
         r = self.login(self.simple, "alice", code, now)
         self.assertEqual(r.result, "PAM_AUTH_ERR")
@@ -317,6 +391,9 @@ class FullDisk(unittest.TestCase):
         self.unfill()
 
     def test_3_an_append_fits_in_one_free_page(self):
+        """One free page: an entry written straight to the log (no code) is appended in
+        place; so is the move of a full batch of pending entries (one append of 32 lines,
+        then fdatasync), before the slot write of the login that moves them."""
         if not self.mounted:
             self.skipTest("needs the tmpfs: an injected ENOSPC cannot leave one page free")
         w = self.w
@@ -324,12 +401,66 @@ class FullDisk(unittest.TestCase):
         old = self.read("last/alice")
         ino = self.ino("last/alice")
         now = T + 600
-        r = self.login(self.simple, "alice", PW + w.code_at("alice", now), now)
-        self.assertEqual(r.result, "PAM_SUCCESS", "\n".join(r.log))
+        r = self.login(self.simple, "alice", PW, now)
+        self.assertEqual(r.result, "PAM_AUTH_ERR", "\n".join(r.log))
         self.assertFalse([l for l in r.log if "last-logins" in l], r.log)
         new = self.read("last/alice")
         self.assertTrue(new.startswith(old) and new[len(old):].count(b"\n") == 1)
         self.assertEqual(self.ino("last/alice"), ino, "appended, not replaced")
+        # A full batch (code logins write in place: no page needed), then its move.
+        now = self.fill_batch(self.simple, now)
+        old, batch = self.read("last/alice"), self.pending()
+        self.assertLess(len(batch[0]) * PENDING_MAX, PAGE, "the batch fits a page")
+        r = self.login(self.simple, "alice", PW + w.code_at("alice", now), now)
+        self.assertEqual(r.result, "PAM_SUCCESS", "\n".join(r.log))
+        self.assertFalse([l for l in r.log if "last-logins" in l], r.log)
+        new = self.read("last/alice")
+        self.assertTrue(new.startswith(old), "the batch was not appended")
+        self.assertEqual(tl.decode_lastlog(new).lines,
+                         tl.decode_lastlog(old).lines + batch, "not the batch, in order")
+        self.assertEqual(self.ino("last/alice"), ino, "appended, not replaced")
+        self.assertEqual([line_fields(l)[0] for l in self.pending()], [now])
+        self.unfill()
+
+    def test_4_a_move_on_a_full_disk_loses_the_batch_not_the_login(self):
+        """Completely full, the log's last page full too: the move of a full batch cannot
+        be appended (a short write, taken back).  The login succeeds and its step is
+        stored; the log is as it was; the batch is lost and a warning says so, naming
+        ENOSPC; the login's own entry is pending, and mailotp last shows it."""
+        w = self.w
+        now = self.fill_batch(self.simple, T + 3000)
+        batch = self.pending()
+        self.fill(0)
+        f = self.enospc("/last/")
+        if self.mounted:
+            # Entries written straight until the log's last page is full.
+            for n in range(PAGE // 40):
+                old = self.read("last/alice")
+                r = self.login(self.simple, "alice", PW, now)
+                self.assertEqual(r.result, "PAM_AUTH_ERR")
+                if self.check_log_appended_or_warned("no code #%d" % n, old, r):
+                    break
+            else:
+                self.fail("the log's last page never filled up")
+        before = self.hashes()
+        ino = self.ino("users/alice")
+        r = self.login(self.simple, "alice", PW + w.code_at("alice", now), now, f)
+        text = "\n".join(r.log)
+        self.assertEqual(r.result, "PAM_SUCCESS", text)
+        self.assertRegex(text, r"(?m)^4 last-logins log not written: pending last-logins "
+                               r"entries lost: cannot append to alice: No space left on "
+                               r"device$")
+        self.assertEqual(int(self.state()["last_step"]), now // 30, "step not stored")
+        after = self.hashes()
+        self.assertEqual(after["last/alice"], before["last/alice"], "the log changed")
+        self.assertEqual(sorted(rel for rel in set(before) | set(after)
+                                if before.get(rel) != after.get(rel)), ["users/alice"])
+        self.assertEqual(self.ino("users/alice"), ino)
+        self.assertEqual([line_fields(l)[0] for l in self.pending()], [now])
+        log = tl.decode_lastlog(self.read("last/alice"))
+        self.assertFalse(set(batch) & set(log.lines), "the batch is in the log?")
+        self.assertIn(LOST, text)
+        self.last_shows("after the lost move", now, "success", "code-accepted")
         self.unfill()
 
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * libFuzzer target: the record and state parsers, the two-slot file
- * (slots.h) and the user file's payload (userfile.h: record text, then state
- * text), with round-trip checks.
+ * (slots.h) with its extension, and the user file's payload (userfile.h:
+ * record text, then state text), with round-trip checks.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -73,6 +73,94 @@ static void check_user_payload(const char *p, size_t len)
                 abort();
 }
 
+/*
+ * The extension (if any) of a slot that decoded with payload[0..plen) under
+ * seq: inside the slot, after the payload, and slots_encode_ext of the same
+ * parts gives the same bytes up to its end, with an extension that
+ * slots_ext returns identically.  out: a scratch slot.
+ */
+static void check_ext(const unsigned char *slot, uint64_t seq, const unsigned char *payload,
+                      size_t plen, unsigned char *out)
+{
+        const unsigned char *ext = slot, *ext2, *p2;
+        size_t extlen = 99, extlen2 = 0, l2, end;
+        uint64_t seq2;
+
+        if (!slots_ext(slot, plen, &ext, &extlen)) {
+                if (ext != NULL || extlen != 0)
+                        abort();
+                return;
+        }
+        end = SLOTS_HEADER_SIZE + plen + SLOTS_EXT_HEADER + extlen;
+        if (extlen == 0 || extlen > slots_ext_room(plen) || end > SLOTS_SLOT_SIZE ||
+            ext != slot + SLOTS_HEADER_SIZE + plen + SLOTS_EXT_HEADER)
+                abort();
+        if (slots_encode_ext(seq, payload, plen, ext, extlen, out) != 0 ||
+            memcmp(out, slot, end) != 0 || slots_decode(out, &seq2, &p2, &l2) != 1 || seq2 != seq ||
+            l2 != plen || slots_ext(out, plen, &ext2, &extlen2) != 1 || extlen2 != extlen ||
+            ext2 != out + (ext - slot) || memcmp(ext2, ext, extlen) != 0)
+                abort();
+}
+
+/*
+ * Any input as a payload and an extension (split where its first two bytes
+ * say): encoded when they fit together, both read back; refused when not.
+ */
+static void split_payload_and_ext(const uint8_t *data, size_t size)
+{
+        static unsigned char slot[SLOTS_SLOT_SIZE];
+        const unsigned char *p, *ext;
+        size_t plen, extlen, l, el;
+        uint64_t seq;
+        int fits;
+
+        if (size < 3)
+                return;
+        plen = (((size_t)data[0] | (size_t)data[1] << 8) % (size - 2)) + 1;
+        extlen = size - 2 - plen;
+        fits = plen <= SLOTS_PAYLOAD_MAX &&
+               SLOTS_HEADER_SIZE + plen + (extlen > 0 ? SLOTS_EXT_HEADER + extlen : 0) <=
+                   SLOTS_SLOT_SIZE;
+        if (slots_encode_ext(size, data + 2, plen, data + 2 + plen, extlen, slot) !=
+            (fits ? 0 : -1))
+                abort();
+        if (!fits)
+                return;
+        if (slots_decode(slot, &seq, &p, &l) != 1 || seq != size || l != plen ||
+            memcmp(p, data + 2, plen) != 0 || slots_ext(slot, l, &ext, &el) != (extlen > 0) ||
+            el != extlen || (extlen > 0 && memcmp(ext, data + 2 + plen, extlen) != 0))
+                abort();
+}
+
+/*
+ * Any bytes where an extension would be, after any payload length, in a
+ * heap copy of exactly one slot: slots_ext never reads outside it (ASan),
+ * and what it takes lies inside it.
+ */
+static void any_bytes_as_ext(const uint8_t *data, size_t size)
+{
+        unsigned char *slot;
+        const unsigned char *ext;
+        size_t len, at, extlen;
+
+        if (size < 2)
+                return;
+        slot = calloc(1, SLOTS_SLOT_SIZE);
+        if (slot == NULL)
+                return;
+        len = ((size_t)data[0] | (size_t)data[1] << 8) % (SLOTS_PAYLOAD_MAX + 2);
+        at = SLOTS_HEADER_SIZE + len < SLOTS_SLOT_SIZE ? SLOTS_HEADER_SIZE + len : SLOTS_SLOT_SIZE;
+        memcpy(slot + 8, data + 2, size - 2 < 8 ? size - 2 : 8); /* a sequence number */
+        if (size > 10)
+                memcpy(slot + at, data + 10,
+                       size - 10 < SLOTS_SLOT_SIZE - at ? size - 10 : SLOTS_SLOT_SIZE - at);
+        if (slots_ext(slot, len, &ext, &extlen) &&
+            (len > SLOTS_PAYLOAD_MAX || extlen == 0 || ext < slot + at ||
+             ext + extlen > slot + SLOTS_SLOT_SIZE))
+                abort();
+        free(slot);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         struct otp_record r, r2;
@@ -102,11 +190,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 size_t plen, l2;
                 uint64_t seq, seq2;
 
-                if (slots_pick(data, size, &seq, &payload, &plen) >= 0) {
+                int idx = slots_pick(data, size, &seq, &payload, &plen);
+
+                if (idx >= 0) {
                         if (slots_encode(seq, payload, plen, slot) != 0 ||
                             slots_decode(slot, &seq2, &p2, &l2) != 1 || seq2 != seq || l2 != plen ||
                             memcmp(p2, payload, plen) != 0)
                                 abort();
+                        /* its extension, encoded again, is the same bytes and reads back */
+                        check_ext(data + (size_t)idx * SLOTS_SLOT_SIZE, seq, payload, plen, slot);
                         (void)state_parse((const char *)payload, plen, &s, err, sizeof(err));
                         /* a user file: its current slot's payload */
                         check_user_payload((const char *)payload, plen);
@@ -118,6 +210,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             l2 != size || memcmp(p2, data, size) != 0)
                                 abort();
                 }
+                split_payload_and_ext(data, size);
+                any_bytes_as_ext(data, size);
         }
         return 0;
 }

@@ -99,21 +99,32 @@ MOVED_OK, MOVED_COUNTED = "moved-code-ok", "moved-counted"
 FINISHED_OK, FINISHED_STATE_OK = "finished-code-ok", "finished-state-code-ok"
 # A 0.2.0 store (no users/ directory): the state written in place in state/KEY.
 OLD_STORE_OK, OLD_STORE_COUNTED = "old-store-code-ok", "old-store-counted"
+# A code success whose user file held a full batch of pending last-logins entries: they
+# are moved to last/KEY in one append, the new entry stays pending.
+CODE_MOVED = "code-ok-moved"
+COUNTED_MOVED = "counted-moved"
+# A code success whose record + state leave no room for the entry in the slot: appended.
+CODE_NO_ROOM = "code-ok-no-room"
+# Outcomes that write the state keep their last-logins entry in the same slot write
+# (pending, src/slots.h extension): last/KEY is not touched unless a batch is moved.
 CHANGE_FILES = {
     NONE: (),
     LAST: ("last",),
-    COUNTED: ("users", "last"),
-    CODE_OK: ("users", "last"),
+    COUNTED: ("users",),
+    CODE_OK: ("users",),
+    CODE_MOVED: ("users", "last"),
+    COUNTED_MOVED: ("users", "last"),
+    CODE_NO_ROOM: ("users", "last"),
     APP_OK: ("apppw", "last"),
     STATE_ONLY: ("users",),
     MOVED_OK: ("users", "records", "state", "last"),
     MOVED_COUNTED: ("users", "records", "state", "last"),
-    FINISHED_OK: ("users", "records", "state", "last"),
-    FINISHED_STATE_OK: ("users", "state", "last"),
+    FINISHED_OK: ("users", "records", "state"),
+    FINISHED_STATE_OK: ("users", "state"),
     OLD_STORE_OK: ("state", "last"),
     OLD_STORE_COUNTED: ("state", "last"),
 }
-SUCCESS_CHANGES = (CODE_OK, APP_OK, STATE_ONLY, MOVED_OK, OLD_STORE_OK, FINISHED_OK,
+SUCCESS_CHANGES = (CODE_OK, CODE_MOVED, CODE_NO_ROOM, APP_OK, STATE_ONLY, MOVED_OK, OLD_STORE_OK, FINISHED_OK,
                    FINISHED_STATE_OK)
 
 Row = collections.namedtuple("Row", [
@@ -284,11 +295,17 @@ class Ctx:
         return tl.state_fields(text) if text else None
 
     def last_entries(self, key="alice"):
+        """The entries `mailotp last` shows, oldest first: last/KEY merged with those
+        pending in users/KEY (mailotp_testlib.merged_entries)."""
         try:
-            log = tl.decode_lastlog(self.read("last/" + key))
+            log = tl.decode_lastlog(self.read("last/" + key)).entries
         except (OSError, tl.StateFormatError):
-            return []
-        return [l.split(" = ", 1)[1] for l in log.entries]
+            log = []
+        try:
+            pending = tl.pending_entries(self.read("users/" + key))
+        except OSError:
+            pending = []
+        return [l.split(" = ", 1)[1] for l in tl.merged_entries(log, pending)]
 
     def state_text(self, key="alice"):
         """The state part of users/KEY."""
@@ -721,7 +738,50 @@ def s_move_cut_short(c):
     c.replace("users/alice", image)
 
 
+def s_pending_log(n, keep=20, damage=False, ext=None):
+    """users/alice's current slot rewritten with n pending last-logins entries in its
+    extension (a log for `keep`, one failure a second from 1,000 s ago), or with the raw
+    extension data ext; damage: one byte of the data changed after the checksum."""
+    def fn(c):
+        data = c.read("users/alice")
+        cur, slot = tl.current_slot(data)
+        x = ext
+        if x is None:
+            t0 = int(time.time()) - 1000
+            x = (b"# pam_mailotp last logins\nversion = 2\nkeep = %d\n" % keep + b"".join(
+                b"login = %d failure code imap 203.0.113.%d wrong-code\n" % (t0 + i, i % 250)
+                for i in range(n)))
+        raw = tl.encode_slot(slot.seq, slot.payload, x)
+        if damage:
+            at = tl.SLOT_HEADER + len(slot.payload) + tl.EXT_HEADER + 5
+            raw = raw[:at] + bytes([raw[at] ^ 0x20]) + raw[at + 1:]
+        image = bytearray(data)
+        image[cur * tl.SLOT_SIZE:(cur + 1) * tl.SLOT_SIZE] = raw
+        if damage:  # the slot before it: the same record and state, one write older
+            image[(1 - cur) * tl.SLOT_SIZE:(2 - cur) * tl.SLOT_SIZE] = tl.encode_slot(
+                slot.seq - 1, slot.payload)
+        c.replace("users/alice", bytes(image))
+        c.saved["pending"] = tl.pending_entries(bytes(image))
+        if damage:  # the slot is refused: the reader takes the other one
+            assert tl.current_slot(bytes(image))[0] != cur
+        else:
+            assert len(c.saved["pending"]) == n, c.saved["pending"]
+        try:
+            c.saved.setdefault("last_entries", tl.decode_lastlog(c.read("last/alice")).entries)
+        except OSError:
+            c.saved.setdefault("last_entries", [])
+    return fn
+
+
 # -- answers -------------------------------------------------------------------------
+def a_pw(c):
+    return PWB
+
+
+def a_pw_wrong(c):
+    return PWB + c.wrong_code()
+
+
 def a_pw_code(c):
     return c.pw_code()
 
@@ -829,6 +889,33 @@ def p_history_kept(c):
     if log.entries[:-1] != c.saved["last_entries"]:
         raise AssertionError("history reset: %r, was %r" % (log.entries,
                                                           c.saved["last_entries"]))
+
+
+def p_batch_moved(c):
+    """The pending batch is now at the end of the log, in its order, after what the log
+    had; the login's own entry is the only one pending; `mailotp last` shows them all."""
+    log = tl.decode_lastlog(c.read("last/alice"))
+    want = sorted(c.saved["last_entries"] + c.saved["pending"],
+                  key=lambda l: int(l.split()[2]))[-log.keep:]
+    if log.entries != want:
+        raise AssertionError("log after the move: %r, want %r" % (log.entries, want))
+    pending = tl.pending_entries(c.read("users/alice"))
+    if len(pending) != 1:
+        raise AssertionError("pending after the move: %r" % pending)
+    shown = jcli(c.w, "last", "alice")["logins"]
+    if len(shown) != min(len(want) + 1, 20):
+        raise AssertionError("mailotp last shows %d entries" % len(shown))
+
+
+def p_only_new_pending(c):
+    """The planted extension was not taken for entries: the login's own entry is the newest
+    pending, none of the planted ones is, and the log was not written."""
+    pending = tl.pending_entries(c.read("users/alice"))
+    if not pending or not pending[-1].endswith(" code-accepted") or \
+            any(" 203.0.113." in p or "not a log" in p for p in pending):
+        raise AssertionError("pending: %r" % pending)
+    if os.path.lexists(c.p("last/alice")):
+        raise AssertionError("last/alice written")
 
 
 def p_cli_reads(c):
@@ -1118,8 +1205,9 @@ CASES = [
     row("S26", "record part contains a NUL byte (valid slot)", "store", UNAVAIL, CORRUPT,
         setup=s_edit_record(lambda t: t.replace("digits", "dig\0its")), answer=a_pw_code,
         log_re=r'detail="user file: no record in the current slot"'),
-    row("S27", "record + state of exactly 4072 bytes (a full slot) is read and written",
-        "store", OK, "code-accepted", CODE_OK, setup=s_padded_payload(tl.SLOT_PAYLOAD_MAX),
+    row("S27", "record + state of exactly 4072 bytes (a full slot) is read and written; no "
+        "room for the entry beside them: appended to the log", "store", OK, "code-accepted",
+        CODE_NO_ROOM, setup=s_padded_payload(tl.SLOT_PAYLOAD_MAX),
         answer=a_pw_code),
     row("S28", "user file of 8193 bytes (oversized)", "store", UNAVAIL, UNSAFE,
         setup=lambda c: c.replace("users/alice", c.read("users/alice") + b"\0"),
@@ -1218,20 +1306,22 @@ CASES = [
     row("S64", "recovery-code file is garbage", "store", UNAVAIL, CORRUPT, LAST,
         setup=s_content("recovery/alice", b"version = 1\ncode = zz\nend\n"),
         answer=lambda c: PWB + c.recovery[0].encode()),
-    row("S65", "last-logins log is garbage: login works, log started afresh", "store", OK,
-        "code-accepted", CODE_OK, setup=s_content("last/alice", b"\x01\x02 garbage"),
-        answer=a_pw_code),
-    row("S66", "last-logins log is a symlink: login works, link and target untouched",
-        "store", OK, ("code-accepted", "lastlog-not-written"), STATE_ONLY,
+    # The log's own writes, by an outcome that writes no state (no code): its entry goes
+    # straight to last/KEY.  A code login keeps its entry with the state (S130-S134).
+    row("S65", "last-logins log is garbage: the entry is written, log started afresh",
+        "store", AUTH_ERR, "no-code", LAST, setup=s_content("last/alice", b"\x01\x02 garbage"),
+        answer=a_pw),
+    row("S66", "last-logins log is a symlink: result unchanged, link and target untouched",
+        "store", AUTH_ERR, ("no-code", "lastlog-not-written"), NONE,
         setup=s_all(s_content("last/alice", b"not a log, must stay\n"),
                     s_symlink("last/alice")),
-        answer=a_pw_code, post=p_outside_intact),
-    row("S67", "last-logins log is a FIFO: login not blocked, FIFO left alone", "store", OK,
-        ("code-accepted", "lastlog-not-written"), STATE_ONLY, setup=s_to_fifo("last/alice"),
-        answer=a_pw_code),
-    row("S68", "last/ directory missing: the log fails, the login does not", "store", OK,
-        ("code-accepted", "lastlog-not-written"), STATE_ONLY, setup=s_rmdir("last"),
-        answer=a_pw_code),
+        answer=a_pw, post=p_outside_intact),
+    row("S67", "last-logins log is a FIFO: login not blocked, FIFO left alone", "store",
+        AUTH_ERR, ("no-code", "lastlog-not-written"), NONE, setup=s_to_fifo("last/alice"),
+        answer=a_pw),
+    row("S68", "last/ directory missing: the log fails, the login does not", "store",
+        AUTH_ERR, ("no-code", "lastlog-not-written"), NONE, setup=s_rmdir("last"),
+        answer=a_pw),
     row("S69", "store readable by others (0755) is allowed: files are 0600", "store", OK,
         "code-accepted", CODE_OK, setup=s_chmod(".", 0o755), answer=a_pw_code),
     # The two-slot user file (src/slots.h, src/userfile.h) and the appended last-logins log.
@@ -1279,23 +1369,23 @@ CASES = [
         CODE_OK, setup=s_user_image(lambda c, t, seq, cur: tl.encode_state_file(
             (2 ** 64 - 1, t))),
         answer=a_pw_code_saved, post=p_no_second_acceptance),
-    row("S82", "last-logins log with a torn last line: login works, part line dropped by "
-        "the rewrite it forces", "store", OK, "code-accepted", CODE_OK,
-        setup=s_lastlog(lambda c, log: lastlog_bytes(log)[:-9]), answer=a_pw_code,
+    row("S82", "last-logins log with a torn last line: entry written, part line dropped by "
+        "the rewrite it forces", "store", AUTH_ERR, "no-code", LAST,
+        setup=s_lastlog(lambda c, log: lastlog_bytes(log)[:-9]), answer=a_pw,
         post=lambda c: (c.saved["last_entries"].pop(), p_log_repaired(c))),
-    row("S83", "last-logins log with garbage lines between entries: login works, entry "
-        "appended, the garbage skipped by readers (the next rewrite drops it)",
-        "store", OK, "code-accepted", CODE_OK,
+    row("S83", "last-logins log with garbage lines between entries: entry appended, the "
+        "garbage skipped by readers (the next rewrite drops it)",
+        "store", AUTH_ERR, "no-code", LAST,
         setup=s_lastlog(lambda c, log: lastlog_bytes(log).replace(
             b"\nlogin", b"\nlogin = garbage\n\x01\x02 junk\nlogin", 1)),
-        answer=a_pw_code, post=p_garbage_skipped),
-    row("S84", "last-logins log of another keep (50): login works, rewritten with keep 20",
-        "store", OK, "code-accepted", CODE_OK,
+        answer=a_pw, post=p_garbage_skipped),
+    row("S84", "last-logins log of another keep (50): entry written, rewritten with keep 20",
+        "store", AUTH_ERR, "no-code", LAST,
         setup=s_lastlog(lambda c, log: lastlog_bytes(log).replace(b"keep = 20", b"keep = 50")),
-        answer=a_pw_code, post=p_log_repaired),
+        answer=a_pw, post=p_log_repaired),
     row("S85", "last-logins log with a zero-filled tail (an append lost by a power cut): "
-        "login works, history kept", "store", OK, "code-accepted", CODE_OK,
-        setup=s_lastlog(lambda c, log: lastlog_bytes(log) + b"\0" * 60), answer=a_pw_code,
+        "entry written, history kept", "store", AUTH_ERR, "no-code", LAST,
+        setup=s_lastlog(lambda c, log: lastlog_bytes(log) + b"\0" * 60), answer=a_pw,
         post=p_history_kept),
 
     # The user file's payload, the move from the 0.2.0 layout, and what is read first.
@@ -1376,6 +1466,37 @@ CASES = [
         "state (step far ahead) never read, then removed", "store", OK, "code-accepted",
         FINISHED_STATE_OK,
         setup=s_move_cut_short, answer=a_pw_code),
+    # Pending last-logins entries: kept in the extension of users/alice's slot (slots.h),
+    # moved to last/alice in one append when min(keep, 32) of them are there.
+    row("S130", "a full batch of pending entries, a log: the code login moves the batch in "
+        "one append, its own entry stays pending", "store", OK, "code-accepted", CODE_MOVED,
+        # (the log's entries a second older: within one, pending entries show first)
+        setup=s_all(s_lastlog(lambda c, log: lastlog_bytes(log)), s_pending_log(20),
+                    lambda c: tl.next_second()),
+        answer=a_pw_code, post=p_batch_moved),
+    row("S131", "a full batch of pending entries, no log yet: the move makes the log",
+        "store", OK, "code-accepted", CODE_MOVED, setup=s_pending_log(20), answer=a_pw_code,
+        post=p_batch_moved),
+    row("S132", "a full batch of pending entries, the log a symlink: the move fails and says "
+        "so, the login does not; link and target untouched", "store", OK,
+        ("code-accepted", "lastlog-not-written"), CODE_OK,
+        setup=s_all(s_content("last/alice", b"not a log, must stay\n"),
+                    s_symlink("last/alice"), s_pending_log(20)),
+        answer=a_pw_code, post=p_outside_intact,
+        log_re=r"last-logins log not written: pending last-logins entries lost"),
+    row("S133", "pending entries with a bad checksum: the slot is refused like a torn write, "
+        "the previous one read, the login works", "store", OK, "code-accepted", CODE_OK,
+        setup=s_pending_log(5, damage=True), answer=a_pw_code, post=p_only_new_pending),
+    row("S134", "pending entries that are not a log (checksum valid): dropped with a "
+        "warning, the login works", "store", OK, ("code-accepted", "lastlog-not-written"),
+        CODE_OK, setup=s_pending_log(0, ext=b"\x01\x02 not a log\n"), answer=a_pw_code,
+        post=p_only_new_pending),
+    row("S135", "pending entries of another keep (50): moved at the next code login",
+        "store", OK, "code-accepted", CODE_MOVED,
+        setup=s_pending_log(3, keep=50), answer=a_pw_code, post=p_batch_moved),
+    row("S136", "a wrong code with a full batch pending: moved, the failure counted", "store",
+        AUTH_ERR, "wrong-code", COUNTED_MOVED, setup=s_pending_log(20),
+        answer=a_pw_wrong, post=p_batch_moved),
 
     # ---------------------------------------------------------------- configuration
     row("C01", "unknown module argument", "config", SERVICE_ERR, CFG, args="frobnicate=1",
@@ -1604,12 +1725,15 @@ class Catalogue(unittest.TestCase):
                 log = tl.decode_lastlog(old)
             except tl.StateFormatError:
                 return
+            added = 1
+            if r.changes in (CODE_MOVED, COUNTED_MOVED):
+                added = len(tl.pending_entries(bytes_before["users"]))
             if log.version == 2 and log.keep == 20 and not log.skipped and \
-                    len(log.lines) < 2 * log.keep:
+                    len(log.lines) + added <= 20 + 64:
                 new = ctx.read("last/" + r.key)
                 self.assertEqual(after[rel][5], before[rel][5], "last: not the same inode")
-                self.assertTrue(new.startswith(old) and new[len(old):].count(b"\n") == 1,
-                                "last: not one line appended")
+                self.assertTrue(new.startswith(old) and new[len(old):].count(b"\n") == added,
+                                "last: not %d line(s) appended" % added)
 
     def _check_slots_in_place(self, ctx, d, key, old, fp_before, fp_after):
         """A two-slot file (users/KEY, or state/KEY of a 0.2.0 store) after a write: the
@@ -1662,10 +1786,10 @@ class Catalogue(unittest.TestCase):
 
     def _check_state(self, ctx, r, before, tokens):
         after = ctx.state(r.key)
-        if r.changes in (COUNTED, MOVED_COUNTED, OLD_STORE_COUNTED):
+        if r.changes in (COUNTED, COUNTED_MOVED, MOVED_COUNTED, OLD_STORE_COUNTED):
             want = min(int(before["failures"]) + 1, 1000000)
             self.assertEqual(int(after["failures"]), want, "failure counted exactly once")
-        elif r.changes in (CODE_OK, STATE_ONLY, MOVED_OK, OLD_STORE_OK, FINISHED_OK,
+        elif r.changes in (CODE_OK, CODE_MOVED, CODE_NO_ROOM, STATE_ONLY, MOVED_OK, OLD_STORE_OK, FINISHED_OK,
                            FINISHED_STATE_OK):
             self.assertEqual(after["failures"], "0")
             if before is not None and "last_step" in before:

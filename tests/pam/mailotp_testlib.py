@@ -35,7 +35,13 @@ WRAPPER_FAILED = 99
 #   the file: exactly 8192 bytes, two slots of 4096 bytes
 #   a slot:   0..7 b"MOTPSLOT", 8..15 seq (u64 LE, >= 1), 16..19 payload length (u32 LE,
 #             1..4072), 20..23 zlib.crc32 of bytes 0..19 followed by the payload, then the
-#             payload (the text state format), then zero bytes
+#             payload (the text state format), then optionally (0.3.2) an extension:
+#             0..7 b"MOTPEXT1", 8..11 data length (u32 LE, >= 1), 12..15 zlib.crc32 of the
+#             slot's bytes 8..15 (its seq), then of the extension's bytes 0..11, then of the
+#             data; then the data (pending last-logins entries, in the log's file format);
+#             then zero bytes.  A slot is valid only when what follows its payload is zero
+#             bytes, or a valid extension then zero bytes (a write torn after the payload,
+#             or damage there, makes it invalid: the reader takes the other slot).
 #   reader:   the valid slot with the higher seq; none valid, or both valid with the same
 #             seq: refused.  A file of another size without a NUL byte is the text state
 #             file of 0.1.0 (read as it is); any other file is refused.
@@ -44,6 +50,8 @@ SLOT_FILE_SIZE = 2 * SLOT_SIZE
 SLOT_HEADER = 24
 SLOT_PAYLOAD_MAX = SLOT_SIZE - SLOT_HEADER
 SLOT_MAGIC = b"MOTPSLOT"
+EXT_MAGIC = b"MOTPEXT1"
+EXT_HEADER = 16
 
 
 class StateFormatError(ValueError):
@@ -51,16 +59,19 @@ class StateFormatError(ValueError):
 
 
 class Slot:
-    """One valid slot: its sequence number, payload and whether its padding is all zero."""
+    """One valid slot: its sequence number, payload, extension data (None when it has
+    none) and whether its padding after both is all zero."""
 
-    __slots__ = ("seq", "payload", "clean")
+    __slots__ = ("seq", "payload", "ext", "clean")
 
-    def __init__(self, seq, payload, clean):
-        self.seq, self.payload, self.clean = seq, payload, clean
+    def __init__(self, seq, payload, ext, clean):
+        self.seq, self.payload, self.ext, self.clean = seq, payload, ext, clean
 
     def __repr__(self):
-        return "Slot(seq=%d, %d bytes%s)" % (self.seq, len(self.payload),
-                                              "" if self.clean else ", dirty padding")
+        return "Slot(seq=%d, %d bytes%s%s)" % (
+            self.seq, len(self.payload),
+            "" if self.ext is None else ", %d bytes pending" % len(self.ext),
+            "" if self.clean else ", dirty padding")
 
 
 def decode_slot(raw):
@@ -75,17 +86,38 @@ def decode_slot(raw):
     payload = raw[SLOT_HEADER:SLOT_HEADER + length]
     if zlib.crc32(raw[:20] + payload) & 0xFFFFFFFF != crc:
         return None
-    return Slot(seq, payload, not any(raw[SLOT_HEADER + length:]))
+    end = SLOT_HEADER + length
+    ext = None
+    x = raw[end:]
+    if len(x) >= EXT_HEADER and x[:8] == EXT_MAGIC:
+        xlen = int.from_bytes(x[8:12], "little")
+        xcrc = int.from_bytes(x[12:16], "little")
+        data = x[EXT_HEADER:EXT_HEADER + xlen]
+        if (xlen >= 1 and len(data) == xlen
+                and zlib.crc32(raw[8:16] + x[:12] + data) & 0xFFFFFFFF == xcrc):
+            ext = data
+            end += EXT_HEADER + xlen
+    if any(raw[end:]):
+        return None
+    return Slot(seq, payload, ext, True)
 
 
-def encode_slot(seq, payload):
-    """SLOT_SIZE bytes of one valid slot (for tests that plant state files)."""
+def encode_slot(seq, payload, ext=None):
+    """SLOT_SIZE bytes of one valid slot (for tests that plant state files), with the
+    extension data ext (str or bytes) after the payload unless it is None."""
     if isinstance(payload, str):
         payload = payload.encode()
     assert seq >= 1 and 1 <= len(payload) <= SLOT_PAYLOAD_MAX
     head = SLOT_MAGIC + seq.to_bytes(8, "little") + len(payload).to_bytes(4, "little")
     crc = zlib.crc32(head + payload) & 0xFFFFFFFF
     raw = head + crc.to_bytes(4, "little") + payload
+    if ext is not None:
+        if isinstance(ext, str):
+            ext = ext.encode()
+        xhead = EXT_MAGIC + len(ext).to_bytes(4, "little")
+        xcrc = zlib.crc32(seq.to_bytes(8, "little") + xhead + ext) & 0xFFFFFFFF
+        raw += xhead + xcrc.to_bytes(4, "little") + ext
+        assert len(raw) <= SLOT_SIZE
     return raw + b"\0" * (SLOT_SIZE - len(raw))
 
 
@@ -188,6 +220,24 @@ def encode_user_file(record, state="", seq=1):
     return encode_state_file((seq, record + state))
 
 
+def pending_entries(data):
+    """The last-logins entries pending in a user file's current slot (its extension, a log
+    in the file format), oldest first; [] when there are none or they do not parse."""
+    try:
+        ext = current_slot(data)[1].ext
+        return [] if ext is None else decode_lastlog(ext).entries
+    except StateFormatError:
+        return []
+
+
+def merged_entries(log_entries, pending):
+    """What `mailotp last` shows, oldest first, before trimming to keep: the log's entries
+    and the pending ones by time; within one second the pending ones first."""
+    tagged = [(int(l.split()[2]), 1, l) for l in log_entries] + \
+        [(int(l.split()[2]), 0, l) for l in pending]
+    return [l for _, _, l in sorted(tagged, key=lambda t: (t[0], t[1]))]
+
+
 def user_path(store, user):
     return os.path.join(store, "users", user)
 
@@ -236,12 +286,15 @@ def make_legacy(store, user):
 
 
 class LastLog:
-    """What a reader gets from a last-logins log: version, keep, entries (newest last,
-    at most keep), the complete valid lines (all of them), and how many were skipped."""
+    """What a reader gets from a last-logins log: version, keep, entries (the newest keep by
+    time, oldest first), the complete valid lines (all of them, in file order), and how many
+    were skipped."""
 
     def __init__(self, version, keep, lines, skipped):
         self.version, self.keep, self.lines, self.skipped = version, keep, lines, skipped
-        self.entries = lines[-keep:] if keep else list(lines)
+        # the newest `keep` by time (0.3.2), lines of the same second in file order
+        by_time = sorted(lines, key=lambda l: int(l.split()[2]))
+        self.entries = by_time[-keep:] if keep else list(lines)
 
     def __repr__(self):
         return "LastLog(v%d keep=%s, %d lines, %d skipped)" % (
@@ -303,6 +356,14 @@ def _decode_lastlog_v1(rest, tail):
             raise StateFormatError("version 1 log with a bad line")
         lines.append(line)
     return LastLog(1, None, lines, 0)
+
+
+def next_second():
+    """Sleep into the next second of the clock.  Last-logins entries carry seconds: within
+    one, entries kept with the state (code logins) are shown before those written straight
+    to the log (no code, replays, application passwords), whatever their real order."""
+    t = time.time()
+    time.sleep(int(t) + 1 - t + 0.01)
 
 
 def oathtool_code(secret, when, digits=6):

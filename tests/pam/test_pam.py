@@ -718,6 +718,11 @@ class StoreFormats(WorldTest):
             ncur, nslot = tl.current_slot(new)
             self.assertEqual((ncur, nslot.seq), (1 - cur, slot.seq + 1), "write %d" % n)
             self.assertTrue(nslot.clean)
+            # the login's last-logins entry went with the same slot write
+            self.assertIsNotNone(nslot.ext, "write %d" % n)
+            newest = nslot.ext.decode("ascii").splitlines()[-1]
+            self.assertRegex(newest, r"^login = \d+ %s code " % ("success" if n == 0 else "failure"))
+            self.assertTrue(newest.endswith("code-accepted" if n == 0 else "wrong-code"), newest)
             span = slice(cur * 4096, cur * 4096 + 4096)
             self.assertEqual(new[span], img[span], "write %d touched the current slot" % n)
             self.assertEqual(os.stat(self.user_path).st_ino, ino, "replaced, not rewritten")

@@ -168,6 +168,7 @@ class LastLogins(WorldTest):
         bad = "%06d" % ((int(good) + 1) % 1000000)
         self.w.login(svc, "alice", PW + bad, rhost="203.0.113.1")
         self.w.login(svc, "alice", PW, rhost="203.0.113.2")
+        tl.next_second()  # a code login after one without a code
         self.w.login(svc, "alice", PW + good, rhost="203.0.113.3")
         self.w.login(svc, "alice", PW + good, rhost="203.0.113.4")
         logins = jcli(self.w, "last", "alice")["logins"]
@@ -194,7 +195,15 @@ class LastLogins(WorldTest):
         os.mkdir(os.path.join(last_dir, "alice"), 0o700)
         self.assertEqual(self.w.login(svc, "alice", PW + self.w.code("alice", step + 1)),
                          "PAM_SUCCESS")
+        # Written straight to the log (no code): the login still works, with a warning.
+        self.assertEqual(self.w.login(svc, "alice", PW), "PAM_AUTH_ERR")
         self.assertLogged("^4 last-logins log not written")
+        # Code logins keep their entries with the state, then move last_logins (3) of
+        # them to the log at once: that move fails too, and logins still work.
+        bad = "%06d" % ((int(self.w.code("alice", step + 1)) + 1) % 1000000)
+        for _ in range(3):
+            self.assertEqual(self.w.login(svc, "alice", PW + bad), "PAM_AUTH_ERR")
+        self.assertLogged("^4 last-logins log not written: pending last-logins entries lost")
 
 
 class PromptMode(WorldTest):

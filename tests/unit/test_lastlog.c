@@ -390,12 +390,13 @@ START_TEST(parse_good)
 
         ck_assert_msg(lastlog_parse(text, sizeof(text) - 1, l, err, sizeof(err)) == MAILOTP_OK,
                       "%s", err);
+        /* in time order (0.3.2), whatever the order of the lines */
         ck_assert_uint_eq(l->n, 2);
-        ck_assert_int_eq(l->ev[0].time, 1700000000);
-        ck_assert_str_eq(l->ev[0].rhost, "192.0.2.1");
-        ck_assert_int_eq(l->ev[1].time, 5);
-        ck_assert_str_eq(l->ev[1].result, "failure");
-        ck_assert_str_eq(l->ev[1].reason, "wrong-code");
+        ck_assert_int_eq(l->ev[1].time, 1700000000);
+        ck_assert_str_eq(l->ev[1].rhost, "192.0.2.1");
+        ck_assert_int_eq(l->ev[0].time, 5);
+        ck_assert_str_eq(l->ev[0].result, "failure");
+        ck_assert_str_eq(l->ev[0].reason, "wrong-code");
         free(l);
 }
 END_TEST
@@ -592,19 +593,19 @@ START_TEST(v2_needs_rewrite_rules)
         size_t len = sizeof(text) - 1;
 
         ck_assert_int_eq(lastlog_parse(text, len, l, err, sizeof(err)), MAILOTP_OK);
-        ck_assert(!lastlog_needs_rewrite(l, 3, len, 40));
-        ck_assert(lastlog_needs_rewrite(l, 4, len, 40));                   /* keep changed */
-        ck_assert(lastlog_needs_rewrite(l, 3, LASTLOG_FILE_MAX - 40, 40)); /* too big */
+        ck_assert(!lastlog_needs_rewrite(l, 3, len, 1, 40));
+        ck_assert(lastlog_needs_rewrite(l, 4, len, 1, 40));                   /* keep changed */
+        ck_assert(lastlog_needs_rewrite(l, 3, LASTLOG_FILE_MAX - 40, 1, 40)); /* too big */
         l->lines = lastlog_rewrite_at(3) - 1;
-        ck_assert(!lastlog_needs_rewrite(l, 3, len, 40));
+        ck_assert(!lastlog_needs_rewrite(l, 3, len, 1, 40));
         l->lines = lastlog_rewrite_at(3);
-        ck_assert(lastlog_needs_rewrite(l, 3, len, 40));
+        ck_assert(lastlog_needs_rewrite(l, 3, len, 1, 40));
         l->lines = 1;
         l->skipped = 1;
-        ck_assert(lastlog_needs_rewrite(l, 3, len, 40));
+        ck_assert(lastlog_needs_rewrite(l, 3, len, 1, 40));
         l->skipped = 0;
         l->version = 1;
-        ck_assert(lastlog_needs_rewrite(l, 3, len, 40));
+        ck_assert(lastlog_needs_rewrite(l, 3, len, 1, 40));
         free(l);
 }
 END_TEST
@@ -646,31 +647,31 @@ START_TEST(v2_can_append_rules)
         /* Appended while fewer than lastlog_rewrite_at(keep) lines follow the header. */
         for (n = 0; n <= at + 1; n++) {
                 len = v2_text(text, sizeof(text), n);
-                ck_assert_msg(lastlog_can_append(text, len, 3, 40) == (n < at), "n=%u", n);
+                ck_assert_msg(lastlog_can_append(text, len, 3, 1, 40) == (n < at), "n=%u", n);
         }
         len = v2_text(text, sizeof(text), 5);
         /* Whatever the lines hold: a damaged line counts as a line, not parsed here. */
-        ck_assert(lastlog_can_append(text, len, 3, 40));
-        ck_assert(!lastlog_can_append(text, len, 4, 40));               /* another keep */
-        ck_assert(!lastlog_can_append(text, len - 1, 3, 40));           /* last line cut short */
-        ck_assert(!lastlog_can_append(text, len, 3, LASTLOG_FILE_MAX)); /* would grow too big */
-        ck_assert(lastlog_can_append(text, len, 3, LASTLOG_FILE_MAX - len - 1));
-        ck_assert(!lastlog_can_append(text, len, 3, LASTLOG_FILE_MAX - len));
-        ck_assert(!lastlog_can_append(text, 10, 3, 40)); /* header cut short */
-        ck_assert(!lastlog_can_append(NULL, 0, 3, 40));
-        ck_assert(!lastlog_can_append("", 0, 3, 40));
+        ck_assert(lastlog_can_append(text, len, 3, 1, 40));
+        ck_assert(!lastlog_can_append(text, len, 4, 1, 40));               /* another keep */
+        ck_assert(!lastlog_can_append(text, len - 1, 3, 1, 40));           /* last line cut short */
+        ck_assert(!lastlog_can_append(text, len, 3, 1, LASTLOG_FILE_MAX)); /* would grow too big */
+        ck_assert(lastlog_can_append(text, len, 3, 1, LASTLOG_FILE_MAX - len - 1));
+        ck_assert(!lastlog_can_append(text, len, 3, 1, LASTLOG_FILE_MAX - len));
+        ck_assert(!lastlog_can_append(text, 10, 3, 1, 40)); /* header cut short */
+        ck_assert(!lastlog_can_append(NULL, 0, 3, 1, 40));
+        ck_assert(!lastlog_can_append("", 0, 3, 1, 40));
         text[2] = 'P'; /* not the header lastlog_format writes */
-        ck_assert(!lastlog_can_append(text, len, 3, 40));
+        ck_assert(!lastlog_can_append(text, len, 3, 1, 40));
         /* Version 1 files and other spellings of the header take the parsing path. */
-        ck_assert(!lastlog_can_append("version = 1\nend\n", 16, 3, 40));
-        ck_assert(!lastlog_can_append("version = 2\nkeep = 3\n", 22, 3, 40));
+        ck_assert(!lastlog_can_append("version = 1\nend\n", 16, 3, 1, 40));
+        ck_assert(!lastlog_can_append("version = 2\nkeep = 3\n", 22, 3, 1, 40));
         /* keep is clamped as lastlog_push clamps it. */
         len = (size_t)snprintf(text, sizeof(text),
                                "# pam_mailotp last logins\nversion = 2\nkeep = %u\n", LASTLOG_MAX);
-        ck_assert(lastlog_can_append(text, len, LASTLOG_MAX + 5, 40));
+        ck_assert(lastlog_can_append(text, len, LASTLOG_MAX + 5, 1, 40));
         len = (size_t)snprintf(text, sizeof(text),
                                "# pam_mailotp last logins\nversion = 2\nkeep = 1\n");
-        ck_assert(lastlog_can_append(text, len, 0, 40));
+        ck_assert(lastlog_can_append(text, len, 0, 1, 40));
 }
 END_TEST
 
@@ -685,10 +686,512 @@ START_TEST(v2_can_append_agrees_with_parse)
                 size_t len = v2_text(text, sizeof(text), n);
 
                 ck_assert_int_eq(lastlog_parse(text, len, l, err, sizeof(err)), MAILOTP_OK);
-                ck_assert_int_eq(lastlog_can_append(text, len, 3, 40),
-                                 !lastlog_needs_rewrite(l, 3, len, 40));
+                ck_assert_int_eq(lastlog_can_append(text, len, 3, 1, 40),
+                                 !lastlog_needs_rewrite(l, 3, len, 1, 40));
         }
         free(l);
+}
+END_TEST
+
+/* A log exactly as lastlog_format writes it for `keep`, with n entry lines (times 1..n). */
+static size_t v2_text_keep(char *buf, size_t bufsz, size_t keep, unsigned n)
+{
+        size_t off = (size_t)snprintf(buf, bufsz,
+                                      "# pam_mailotp last logins\nversion = 2\nkeep = %zu\n", keep);
+
+        for (unsigned i = 0; i < n; i++)
+                off += (size_t)snprintf(buf + off, bufsz - off,
+                                        "login = %u success code imap h -\n", i + 1);
+        ck_assert_uint_lt(off, bufsz);
+        return off;
+}
+
+/* A batch of nlines lines: appended iff the log then holds at most lastlog_rewrite_at(keep). */
+START_TEST(v2_batch_append_rules)
+{
+        static char text[32768];
+        static const size_t keeps[] = {3, LASTLOG_DEFAULT, LASTLOG_MAX};
+        static const size_t batches[] = {1, 2, 5, LASTLOG_PENDING_MAX, 67, 68, 401};
+
+        for (size_t k = 0; k < sizeof(keeps) / sizeof(keeps[0]); k++) {
+                const size_t at = lastlog_rewrite_at(keeps[k]);
+
+                for (size_t b = 0; b < sizeof(batches) / sizeof(batches[0]); b++) {
+                        for (unsigned n = 0; n <= at + 1; n++) {
+                                size_t len = v2_text_keep(text, sizeof(text), keeps[k], n);
+
+                                ck_assert_msg(
+                                    lastlog_can_append(text, len, keeps[k], batches[b],
+                                                       batches[b] * 40) == (n + batches[b] <= at),
+                                    "keep %zu, %u lines, %zu more", keeps[k], n, batches[b]);
+                        }
+                }
+        }
+        /* the size limit counts the whole batch */
+        {
+                size_t len = v2_text_keep(text, sizeof(text), 3, 2);
+
+                ck_assert(lastlog_can_append(text, len, 3, 5, LASTLOG_FILE_MAX - len - 1));
+                ck_assert(!lastlog_can_append(text, len, 3, 5, LASTLOG_FILE_MAX - len));
+        }
+}
+END_TEST
+
+/* The fast path and the parsing path agree for batches, as for single lines. */
+START_TEST(v2_batch_can_append_agrees_with_needs_rewrite)
+{
+        struct lastlog *l = new_log();
+        static char text[32768];
+        static const size_t keeps[] = {3, LASTLOG_MAX};
+        static const size_t batches[] = {1, 3, LASTLOG_PENDING_MAX, 64, 65, 66, 67, 68};
+
+        for (size_t k = 0; k < sizeof(keeps) / sizeof(keeps[0]); k++) {
+                for (size_t b = 0; b < sizeof(batches) / sizeof(batches[0]); b++) {
+                        for (unsigned n = 0; n <= lastlog_rewrite_at(keeps[k]) + 1; n++) {
+                                size_t len = v2_text_keep(text, sizeof(text), keeps[k], n);
+                                size_t add = batches[b] * 40;
+
+                                ck_assert_int_eq(lastlog_parse(text, len, l, err, sizeof(err)),
+                                                 MAILOTP_OK);
+                                ck_assert_msg(
+                                    lastlog_can_append(text, len, keeps[k], batches[b], add) ==
+                                        !lastlog_needs_rewrite(l, keeps[k], len, batches[b], add),
+                                    "keep %zu, %u lines, %zu more", keeps[k], n, batches[b]);
+                        }
+                }
+        }
+        /* the rule itself, on a parsed log */
+        l->version = 2;
+        l->keep = 3;
+        l->skipped = 0;
+        l->lines = lastlog_rewrite_at(3) - 5;
+        ck_assert(!lastlog_needs_rewrite(l, 3, 100, 5, 200));
+        ck_assert(lastlog_needs_rewrite(l, 3, 100, 6, 240));
+        ck_assert(lastlog_needs_rewrite(l, 3, LASTLOG_FILE_MAX - 200, 5, 200)); /* too big */
+        free(l);
+}
+END_TEST
+
+/* ---- pending entries (0.3.2) --------------------------------------------------------------- */
+
+#define PENDING_LINE     "login = 1700000000 success code imap 192.0.2.1 -\n"
+#define PENDING_LINE_LEN (sizeof(PENDING_LINE) - 1)
+
+static size_t header_for(size_t keep, char *buf, size_t bufsz)
+{
+        int n = snprintf(buf, bufsz, "# pam_mailotp last logins\nversion = 2\nkeep = %zu\n", keep);
+
+        ck_assert(n > 0 && (size_t)n < bufsz);
+        return (size_t)n;
+}
+
+START_TEST(pending_add_first_entry)
+{
+        struct lastlog *l = new_log();
+        char out[512], head[128];
+        size_t outlen = 0, hlen = header_for(20, head, sizeof(head));
+
+        ck_assert_int_eq(lastlog_pending_add(NULL, 0, 20, PENDING_LINE, PENDING_LINE_LEN, out,
+                                             sizeof(out), &outlen),
+                         1);
+        ck_assert_uint_eq(outlen, hlen + PENDING_LINE_LEN);
+        ck_assert_mem_eq(out, head, hlen);
+        ck_assert_mem_eq(out + hlen, PENDING_LINE, PENDING_LINE_LEN);
+        ck_assert_int_eq(lastlog_parse(out, outlen, l, err, sizeof(err)), MAILOTP_OK);
+        ck_assert_uint_eq(l->version, 2);
+        ck_assert_uint_eq(l->keep, 20);
+        ck_assert_uint_eq(l->n, 1);
+        ck_assert_uint_eq(l->lines, 1);
+        ck_assert_uint_eq(l->skipped, 0);
+        ck_assert_int_eq(l->ev[0].time, 1700000000);
+        ck_assert_str_eq(l->ev[0].rhost, "192.0.2.1");
+        /* a non-NULL empty cur is the same, and keep is clamped as everywhere */
+        ck_assert_int_eq(lastlog_pending_add("x", 0, 20, PENDING_LINE, PENDING_LINE_LEN, out,
+                                             sizeof(out), &outlen),
+                         1);
+        ck_assert_uint_eq(outlen, hlen + PENDING_LINE_LEN);
+        ck_assert_int_eq(lastlog_pending_add(NULL, 0, 0, PENDING_LINE, PENDING_LINE_LEN, out,
+                                             sizeof(out), &outlen),
+                         1);
+        hlen = header_for(1, head, sizeof(head));
+        ck_assert_uint_eq(outlen, hlen + PENDING_LINE_LEN);
+        ck_assert_mem_eq(out, head, hlen);
+        ck_assert_int_eq(lastlog_pending_add(NULL, 0, LASTLOG_MAX + 7, PENDING_LINE,
+                                             PENDING_LINE_LEN, out, sizeof(out), &outlen),
+                         1);
+        ck_assert_int_eq(lastlog_parse(out, outlen, l, err, sizeof(err)), MAILOTP_OK);
+        ck_assert_uint_eq(l->keep, LASTLOG_MAX);
+        free(l);
+}
+END_TEST
+
+/*
+ * Added one by one (in place, or into another buffer) until min(keep,
+ * LASTLOG_PENDING_MAX) entries: then refused, cur left as it was.
+ */
+static void fill_pending(size_t keep, size_t expect_most, int in_place)
+{
+        struct lastlog *l = new_log();
+        static char cur[16384], out[16384], before[16384];
+        char line[LASTLOG_LINE_MAX], head[128];
+        size_t curlen = 0, outlen = 0, n;
+        struct lastlog_event ev;
+
+        for (n = 0; n < expect_most + 3; n++) {
+                size_t llen = 0;
+                int r;
+
+                numbered(&ev, (unsigned)n);
+                ck_assert_int_eq(lastlog_format_line(&ev, line, sizeof(line), &llen), MAILOTP_OK);
+                memcpy(before, cur, curlen);
+                r = lastlog_pending_add(cur, curlen, keep, line, llen, in_place ? cur : out,
+                                        sizeof(cur), &outlen);
+                if (n >= expect_most) {
+                        ck_assert_msg(r == 0, "keep %zu: entry %zu added", keep, n + 1);
+                        ck_assert_mem_eq(cur, before, curlen);
+                        continue;
+                }
+                ck_assert_msg(r == 1, "keep %zu: entry %zu refused", keep, n + 1);
+                ck_assert_uint_eq(outlen,
+                                  (n == 0 ? header_for(keep, head, sizeof(head)) : curlen) + llen);
+                if (!in_place)
+                        memcpy(cur, out, outlen);
+                ck_assert_mem_eq(cur + outlen - llen, line, llen);
+                curlen = outlen;
+                ck_assert_int_eq(lastlog_parse(cur, curlen, l, err, sizeof(err)), MAILOTP_OK);
+                ck_assert_uint_eq(l->lines, n + 1);
+                ck_assert_uint_eq(l->skipped, 0);
+                ck_assert_uint_eq(l->keep, keep);
+                ck_assert_uint_eq(l->n, n + 1);
+                for (size_t i = 0; i <= n; i++) {
+                        numbered(&ev, (unsigned)i);
+                        ck_assert(event_equal(&l->ev[i], &ev));
+                }
+        }
+        free(l);
+}
+
+START_TEST(pending_add_until_full)
+{
+        fill_pending(1, 1, 0);
+        fill_pending(3, 3, 1); /* keep 3: at most 3 */
+        fill_pending(LASTLOG_DEFAULT, LASTLOG_DEFAULT, 0);
+        fill_pending(LASTLOG_PENDING_MAX, LASTLOG_PENDING_MAX, 1);
+        fill_pending(LASTLOG_PENDING_MAX + 1, LASTLOG_PENDING_MAX, 0);
+        fill_pending(LASTLOG_MAX, LASTLOG_PENDING_MAX, 1); /* keep 200: at most 32 */
+}
+END_TEST
+
+START_TEST(pending_add_refuses_other_text)
+{
+        static char cur[4096], out[4096];
+        size_t curlen = v2_text_keep(cur, sizeof(cur), 20, 3), outlen = 0;
+        char bad[4096], head[128];
+        const size_t hlen = header_for(20, head, sizeof(head));
+
+        /* the control: as written for keep 20 it is taken */
+        ck_assert_int_eq(lastlog_pending_add(cur, curlen, 20, PENDING_LINE, PENDING_LINE_LEN, out,
+                                             sizeof(out), &outlen),
+                         1);
+        ck_assert_uint_eq(outlen, curlen + PENDING_LINE_LEN);
+        /* written for another keep */
+        ck_assert_int_eq(lastlog_pending_add(cur, curlen, 21, PENDING_LINE, PENDING_LINE_LEN, out,
+                                             sizeof(out), &outlen),
+                         0);
+        ck_assert_int_eq(lastlog_pending_add(cur, curlen, 3, PENDING_LINE, PENDING_LINE_LEN, out,
+                                             sizeof(out), &outlen),
+                         0);
+        /* cut short: in the last line, in the header, a lone byte */
+        for (size_t cut = 1; cut < curlen; cut++) {
+                if (cur[cut - 1] == '\n' && cut >= hlen) /* whole lines: still that format */
+                        continue;
+                ck_assert_msg(lastlog_pending_add(cur, cut, 20, PENDING_LINE, PENDING_LINE_LEN, out,
+                                                  sizeof(out), &outlen) == 0,
+                              "cut at %zu taken", cut);
+        }
+        /* a damaged header, another spelling of it, version 1 */
+        memcpy(bad, cur, curlen);
+        bad[2] = 'P';
+        ck_assert_int_eq(lastlog_pending_add(bad, curlen, 20, PENDING_LINE, PENDING_LINE_LEN, out,
+                                             sizeof(out), &outlen),
+                         0);
+        ck_assert_int_eq(lastlog_pending_add("version = 2\nkeep = 20\n", 22, 20, PENDING_LINE,
+                                             PENDING_LINE_LEN, out, sizeof(out), &outlen),
+                         0);
+        ck_assert_int_eq(lastlog_pending_add("version = 1\nend\n", 16, 20, PENDING_LINE,
+                                             PENDING_LINE_LEN, out, sizeof(out), &outlen),
+                         0);
+        /* more entries than the rule allows (written by someone else): refused, not grown */
+        curlen = v2_text_keep(cur, sizeof(cur), 3, 4);
+        ck_assert_int_eq(lastlog_pending_add(cur, curlen, 3, PENDING_LINE, PENDING_LINE_LEN, out,
+                                             sizeof(out), &outlen),
+                         0);
+}
+END_TEST
+
+/* Exactly outmax bytes are enough; one fewer is not, and nothing is written past outmax. */
+START_TEST(pending_add_outmax)
+{
+        char cur[512], out[1024], head[128];
+        size_t hlen = header_for(20, head, sizeof(head)), curlen, outlen = 0;
+
+        for (size_t outmax = 0; outmax <= hlen + PENDING_LINE_LEN; outmax++) {
+                memset(out, '#', sizeof(out));
+                ck_assert_int_eq(lastlog_pending_add(NULL, 0, 20, PENDING_LINE, PENDING_LINE_LEN,
+                                                     out, outmax, &outlen),
+                                 outmax == hlen + PENDING_LINE_LEN);
+                for (size_t i = outmax; i < sizeof(out); i++)
+                        ck_assert_msg(out[i] == '#', "outmax %zu: byte %zu written", outmax, i);
+        }
+        curlen = v2_text_keep(cur, sizeof(cur), 20, 2);
+        for (size_t outmax = 0; outmax <= curlen + PENDING_LINE_LEN; outmax++) {
+                memset(out, '#', sizeof(out));
+                ck_assert_int_eq(lastlog_pending_add(cur, curlen, 20, PENDING_LINE,
+                                                     PENDING_LINE_LEN, out, outmax, &outlen),
+                                 outmax == curlen + PENDING_LINE_LEN);
+                for (size_t i = outmax; i < sizeof(out); i++)
+                        ck_assert_msg(out[i] == '#', "outmax %zu: byte %zu written", outmax, i);
+        }
+        ck_assert_mem_eq(out, cur, curlen);
+        ck_assert_mem_eq(out + curlen, PENDING_LINE, PENDING_LINE_LEN);
+}
+END_TEST
+
+/* ---- lastlog_merge ------------------------------------------------------------------------- */
+
+/* An event identified by its time and a tag in the reason field. */
+static void tagged(struct lastlog_event *ev, int64_t t, const char *tag)
+{
+        lastlog_event_set(ev, t, 1, "code", "imap", "192.0.2.1", tag);
+}
+
+static void add_tagged(struct lastlog *l, int64_t t, const char *tag)
+{
+        ck_assert_uint_lt(l->n, LASTLOG_MAX);
+        tagged(&l->ev[l->n++], t, tag);
+        l->lines++;
+}
+
+/* l holds exactly the entries "T:tag" (oldest first), as a space-separated list. */
+static void assert_entries(const struct lastlog *l, const char *want)
+{
+        char got[4096];
+        size_t off = 0;
+
+        got[0] = '\0';
+        for (size_t i = 0; i < l->n && off < sizeof(got); i++)
+                off += (size_t)snprintf(got + off, sizeof(got) - off, "%s%lld:%s", i > 0 ? " " : "",
+                                        (long long)l->ev[i].time, l->ev[i].reason);
+        ck_assert_str_eq(got, want);
+}
+
+START_TEST(merge_by_time)
+{
+        struct lastlog *l = new_log(), *p = new_log();
+
+        l->version = 2;
+        l->keep = 20;
+        add_tagged(l, 10, "f1");
+        add_tagged(l, 30, "f2");
+        add_tagged(l, 50, "f3");
+        p->keep = 20;
+        add_tagged(p, 20, "p1");
+        add_tagged(p, 40, "p2");
+        add_tagged(p, 60, "p3");
+        lastlog_merge(l, p);
+        assert_entries(l, "10:f1 20:p1 30:f2 40:p2 50:f3 60:p3");
+        ck_assert_uint_eq(l->keep, 20);
+        ck_assert_uint_eq(l->lines, 6);
+        ck_assert_uint_eq(l->version, 2);
+        /* all pending newer, all pending older */
+        memset(l, 0, sizeof(*l));
+        add_tagged(l, 1, "f1");
+        add_tagged(l, 2, "f2");
+        lastlog_merge(l, p);
+        assert_entries(l, "1:f1 2:f2 20:p1 40:p2 60:p3");
+        memset(l, 0, sizeof(*l));
+        add_tagged(l, 100, "f1");
+        lastlog_merge(l, p);
+        assert_entries(l, "20:p1 40:p2 60:p3 100:f1");
+        free(l);
+        free(p);
+}
+END_TEST
+
+START_TEST(merge_pending_first_within_a_second)
+{
+        struct lastlog *l = new_log(), *p = new_log();
+
+        add_tagged(l, 10, "f1");
+        add_tagged(l, 20, "f2");
+        add_tagged(l, 20, "f3");
+        add_tagged(l, 30, "f4");
+        p->keep = 20;
+        add_tagged(p, 20, "p1");
+        add_tagged(p, 20, "p2");
+        add_tagged(p, 30, "p3");
+        lastlog_merge(l, p);
+        assert_entries(l, "10:f1 20:p1 20:p2 20:f2 20:f3 30:p3 30:f4");
+        free(l);
+        free(p);
+}
+END_TEST
+
+START_TEST(merge_keep)
+{
+        struct lastlog *l = new_log(), *p = new_log();
+        char tag[16];
+
+        /* the newest keep of both; the pending log's keep wins over the file's */
+        l->keep = 20;
+        for (int i = 0; i < 10; i++) {
+                (void)snprintf(tag, sizeof(tag), "f%d", i);
+                add_tagged(l, 100 + i, tag);
+        }
+        p->keep = 4;
+        add_tagged(p, 105, "p1");
+        add_tagged(p, 120, "p2");
+        lastlog_merge(l, p);
+        assert_entries(l, "107:f7 108:f8 109:f9 120:p2");
+        ck_assert_uint_eq(l->keep, 4);
+        ck_assert_uint_eq(l->lines, 12);
+        /* no keep in the pending log: the file's */
+        memset(p, 0, sizeof(*p));
+        add_tagged(p, 200, "p3");
+        l->keep = 2;
+        lastlog_merge(l, p);
+        assert_entries(l, "120:p2 200:p3");
+        ck_assert_uint_eq(l->keep, 2);
+        /* in neither: LASTLOG_MAX */
+        memset(l, 0, sizeof(*l));
+        for (int i = 0; i < 150; i++)
+                add_tagged(l, i, "f");
+        memset(p, 0, sizeof(*p));
+        for (int i = 0; i < 30; i++)
+                add_tagged(p, 1000 + i, "p");
+        lastlog_merge(l, p);
+        ck_assert_uint_eq(l->n, 180);
+        ck_assert_uint_eq(l->keep, LASTLOG_MAX);
+        ck_assert_int_eq(l->ev[0].time, 0);
+        ck_assert_int_eq(l->ev[179].time, 1029);
+        free(l);
+        free(p);
+}
+END_TEST
+
+START_TEST(merge_empty_sides)
+{
+        struct lastlog *l = new_log(), *p = new_log();
+
+        /* no log file (as the store passes it: all zero) */
+        p->version = 2;
+        p->keep = 20;
+        add_tagged(p, 5, "p1");
+        add_tagged(p, 7, "p2");
+        lastlog_merge(l, p);
+        assert_entries(l, "5:p1 7:p2");
+        ck_assert_uint_eq(l->keep, 20);
+        ck_assert_uint_eq(l->lines, 2);
+        /* no pending entries: the log as it was */
+        memset(l, 0, sizeof(*l));
+        l->version = 2;
+        l->keep = 3;
+        add_tagged(l, 1, "f1");
+        add_tagged(l, 2, "f2");
+        add_tagged(l, 3, "f3");
+        l->skipped = 4;
+        memset(p, 0, sizeof(*p));
+        lastlog_merge(l, p);
+        assert_entries(l, "1:f1 2:f2 3:f3");
+        ck_assert_uint_eq(l->keep, 3);
+        ck_assert_uint_eq(l->lines, 3);
+        ck_assert_uint_eq(l->skipped, 4);
+        ck_assert_uint_eq(l->version, 2);
+        /* neither */
+        memset(l, 0, sizeof(*l));
+        lastlog_merge(l, p);
+        ck_assert_uint_eq(l->n, 0);
+        free(l);
+        free(p);
+}
+END_TEST
+
+/* A log whose lines are out of time order (a clock set back) is sorted, stably. */
+START_TEST(merge_sorts_the_log_stably)
+{
+        struct lastlog *l = new_log(), *p = new_log();
+
+        add_tagged(l, 30, "a");
+        add_tagged(l, 10, "b");
+        add_tagged(l, 30, "c");
+        add_tagged(l, 10, "d");
+        add_tagged(l, 20, "e");
+        add_tagged(p, 10, "p1");
+        add_tagged(p, 25, "p2");
+        lastlog_merge(l, p);
+        assert_entries(l, "10:p1 10:b 10:d 20:e 25:p2 30:a 30:c");
+        free(l);
+        free(p);
+}
+END_TEST
+
+/*
+ * More than LASTLOG_MAX together: the newest LASTLOG_MAX of both, whichever
+ * side they come from.
+ */
+START_TEST(merge_more_than_max)
+{
+        struct lastlog *l = new_log(), *p = new_log();
+
+        /* pending newer than the whole log: the log's oldest go */
+        l->keep = LASTLOG_MAX;
+        for (unsigned i = 0; i < LASTLOG_MAX; i++)
+                add_tagged(l, 1000 + i, "f");
+        p->keep = LASTLOG_MAX;
+        for (unsigned i = 0; i < 10; i++)
+                add_tagged(p, 5000 + i, "p");
+        lastlog_merge(l, p);
+        ck_assert_uint_eq(l->n, LASTLOG_MAX);
+        ck_assert_int_eq(l->ev[0].time, 1010);
+        ck_assert_int_eq(l->ev[LASTLOG_MAX - 11].time, 1199);
+        ck_assert_int_eq(l->ev[LASTLOG_MAX - 10].time, 5000);
+        ck_assert_int_eq(l->ev[LASTLOG_MAX - 1].time, 5009);
+        /*
+         * pending entries older than every entry of the log (written
+         * straight to it since): they are the oldest, so they go, and the
+         * log stays whole
+         */
+        memset(l, 0, sizeof(*l));
+        l->keep = LASTLOG_MAX;
+        for (unsigned i = 0; i < LASTLOG_MAX; i++)
+                add_tagged(l, 1000 + i, "f");
+        memset(p, 0, sizeof(*p));
+        p->keep = LASTLOG_MAX;
+        for (unsigned i = 0; i < 10; i++)
+                add_tagged(p, 500 + i, "p");
+        lastlog_merge(l, p);
+        ck_assert_uint_eq(l->n, LASTLOG_MAX);
+        for (unsigned i = 0; i < LASTLOG_MAX; i++)
+                ck_assert_msg(l->ev[i].time == 1000 + (int64_t)i, "entry %u: %lld", i,
+                              (long long)l->ev[i].time);
+        /* interleaved: the newest 200 of 210 */
+        memset(l, 0, sizeof(*l));
+        l->keep = LASTLOG_MAX;
+        for (unsigned i = 0; i < LASTLOG_MAX; i++)
+                add_tagged(l, 2 * (int64_t)i, "f"); /* 0, 2, ..., 398 */
+        memset(p, 0, sizeof(*p));
+        p->keep = LASTLOG_MAX;
+        for (unsigned i = 0; i < 10; i++)
+                add_tagged(p, 2 * (int64_t)i + 1, "p"); /* 1, 3, ..., 19 */
+        lastlog_merge(l, p);
+        ck_assert_uint_eq(l->n, LASTLOG_MAX);
+        /* 210 in all, times 0..19 and the even ones 20..398: the 10 oldest (0..9) go */
+        ck_assert_int_eq(l->ev[0].time, 10);
+        ck_assert_int_eq(l->ev[LASTLOG_MAX - 1].time, 398);
+        for (unsigned i = 1; i < LASTLOG_MAX; i++)
+                ck_assert_int_lt(l->ev[i - 1].time, l->ev[i].time);
+        free(l);
+        free(p);
 }
 END_TEST
 
@@ -730,6 +1233,22 @@ static Suite *lastlog_suite(void)
         tcase_add_test(tc, v2_rewrite_at_rules);
         tcase_add_test(tc, v2_can_append_rules);
         tcase_add_test(tc, v2_can_append_agrees_with_parse);
+        tcase_add_test(tc, v2_batch_append_rules);
+        tcase_add_test(tc, v2_batch_can_append_agrees_with_needs_rewrite);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("pending");
+        tcase_set_timeout(tc, 30);
+        tcase_add_test(tc, pending_add_first_entry);
+        tcase_add_test(tc, pending_add_until_full);
+        tcase_add_test(tc, pending_add_refuses_other_text);
+        tcase_add_test(tc, pending_add_outmax);
+        tcase_add_test(tc, merge_by_time);
+        tcase_add_test(tc, merge_pending_first_within_a_second);
+        tcase_add_test(tc, merge_keep);
+        tcase_add_test(tc, merge_empty_sides);
+        tcase_add_test(tc, merge_sorts_the_log_stably);
+        tcase_add_test(tc, merge_more_than_max);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -2300,6 +2300,532 @@ START_TEST(user_delete_removes_recovery_keeps_apppw_and_log)
 }
 END_TEST
 
+/* ---- last-logins entries kept with the state (0.3.2) ----------------------------------------- */
+
+/*
+ * A login's noted state write at time t: the state carries t as its
+ * last_success, the entry t as its time and `tag` as its reason.  warn gets
+ * the warning (empty when none).
+ */
+static void noted_at(struct store *st, int64_t t, const char *tag, size_t keep, char *warn,
+                     size_t warnlen)
+{
+        struct lastlog_event ev;
+        struct otp_state s;
+
+        state_init(&s);
+        s.last_success = t;
+        lastlog_event_set(&ev, t, 1, "code", "imap", "192.0.2.1", tag);
+        memset(warn, 'W', warnlen); /* whatever was in it */
+        warn[warnlen - 1] = '\0';
+        ck_assert_msg(store_state_save_noted(st, "alice", &s, &ev, keep, warn, warnlen, err,
+                                             sizeof(err)) == MAILOTP_OK,
+                      "%s", err);
+}
+
+/* noted_at() that must not warn. */
+static void noted_ok(struct store *st, int64_t t, const char *tag, size_t keep)
+{
+        char warn[192];
+
+        noted_at(st, t, tag, keep, warn, sizeof(warn));
+        ck_assert_msg(warn[0] == '\0', "warned: %s", warn);
+}
+
+static int64_t load_last_success(struct store *st)
+{
+        struct otp_state s;
+
+        ck_assert_msg(store_state_load(st, "alice", &s, err, sizeof(err)) == MAILOTP_OK, "%s", err);
+        return s.last_success;
+}
+
+/* The extension of users/alice's current slot (the pending entries) as text, or NULL. */
+static char *user_ext(size_t *len)
+{
+        const unsigned char *payload, *ext;
+        struct stat sb;
+        unsigned char *image = read_user_image("alice", &sb);
+        size_t plen = 0, extlen = 0;
+        uint64_t seq;
+        char *out = NULL;
+        int idx = slots_pick(image, SLOTS_FILE_SIZE, &seq, &payload, &plen);
+
+        ck_assert_int_ge(idx, 0);
+        if (slots_ext(image + (size_t)idx * SLOTS_SLOT_SIZE, plen, &ext, &extlen)) {
+                out = malloc(extlen + 1);
+                ck_assert_ptr_nonnull(out);
+                memcpy(out, ext, extlen);
+                out[extlen] = '\0';
+        }
+        *len = extlen;
+        free(image);
+        return out;
+}
+
+/* The pending entries are exactly n, with these times (oldest first). */
+static void assert_pending(const int64_t *times, size_t n)
+{
+        struct lastlog *l = malloc(sizeof(*l));
+        size_t len = 0;
+        char *x = user_ext(&len);
+
+        ck_assert_ptr_nonnull(l);
+        if (n == 0) {
+                ck_assert_msg(x == NULL, "pending entries: %s", x);
+                free(l);
+                return;
+        }
+        ck_assert_msg(x != NULL, "no pending entries");
+        ck_assert_int_eq(lastlog_parse(x, len, l, err, sizeof(err)), MAILOTP_OK);
+        ck_assert_uint_eq(l->skipped, 0);
+        ck_assert_uint_eq(l->n, n);
+        for (size_t i = 0; i < n; i++)
+                ck_assert_int_eq(l->ev[i].time, times[i]);
+        free(x);
+        free(l);
+}
+
+/* What store_lastlog_load shows: exactly these times (oldest first) and keep. */
+static void assert_shown(struct store *st, const int64_t *times, size_t n, size_t keep)
+{
+        struct lastlog *l = malloc(sizeof(*l));
+
+        ck_assert_ptr_nonnull(l);
+        ck_assert_msg(store_lastlog_load(st, "alice", l, err, sizeof(err)) == MAILOTP_OK, "%s",
+                      err);
+        ck_assert_uint_eq(l->n, n);
+        ck_assert_uint_eq(l->keep, keep);
+        for (size_t i = 0; i < n; i++)
+                ck_assert_msg(l->ev[i].time == times[i], "entry %zu: %lld, not %lld", i,
+                              (long long)l->ev[i].time, (long long)times[i]);
+        free(l);
+}
+
+/* last/alice as text; NULL when missing. */
+static char *last_text(void)
+{
+        char p[800];
+        size_t len = 0;
+
+        sub_path(p, sizeof(p), "last", "alice");
+        return tu_read_file(p, &len);
+}
+
+START_TEST(noted_entries_pending)
+{
+        struct store *st = open_store(STORE_CREATE);
+        static const int64_t t[] = {1700000001, 1700000002, 1700000003, 1700000004};
+        char rtext[RECORD_MAX_SIZE], stext[SLOTS_PAYLOAD_MAX];
+        struct otp_record r;
+        struct otp_state s;
+
+        ck_assert_int_eq(save_record(st, "alice"), MAILOTP_OK);
+        for (size_t i = 0; i < 4; i++) {
+                noted_ok(st, t[i], "n", 20);
+                ck_assert_int_eq(load_last_success(st), t[i]);
+                assert_pending(t, i + 1);
+                ck_assert(!sub_exists("last", "alice"));
+                assert_shown(st, t, i + 1, 20);
+        }
+        /* the payload (what 0.3.0 and 0.3.1 read) is the record and the state, as before */
+        fill_record(&r);
+        fmt_record(&r, rtext, sizeof(rtext));
+        state_init(&s);
+        s.last_success = t[3];
+        fmt_state(&s, stext, sizeof(stext));
+        assert_user_is("alice", rtext, stext);
+        ck_assert_int_eq(load_record(st, "alice"), MAILOTP_OK);
+        store_close(st);
+        /* a module-like open reads them too */
+        st = open_store(0);
+        assert_shown(st, t, 4, 20);
+        store_close(st);
+}
+END_TEST
+
+/* A full batch (keep, at most LASTLOG_PENDING_MAX) moves to last/KEY in one append. */
+START_TEST(noted_full_batch_moved)
+{
+        struct store *st = open_store(STORE_CREATE);
+        int64_t t[80];
+        struct stat first, sb;
+        char p[800], *text;
+
+        for (size_t i = 0; i < 80; i++)
+                t[i] = 1700000000 + (int64_t)i;
+        sub_path(p, sizeof(p), "last", "alice");
+        ck_assert_int_eq(save_record(st, "alice"), MAILOTP_OK);
+        for (size_t i = 0; i < 5; i++)
+                noted_ok(st, t[i], "n", 5);
+        ck_assert(!sub_exists("last", "alice"));
+        assert_pending(t, 5);
+        /* the 6th: the 5 pending ones moved, the 6th pending */
+        noted_ok(st, t[5], "n", 5);
+        text = last_text();
+        ck_assert_ptr_nonnull(text);
+        ck_assert_uint_eq(count_lines(text), 5);
+        ck_assert_ptr_nonnull(strstr(text, "keep = 5\n"));
+        ck_assert_ptr_nonnull(strstr(text, "login = 1700000000 "));
+        ck_assert_ptr_nonnull(strstr(text, "login = 1700000004 "));
+        ck_assert_ptr_null(strstr(text, "login = 1700000005 "));
+        free(text);
+        assert_pending(t + 5, 1);
+        assert_shown(st, t + 1, 5, 5);
+        ck_assert_int_eq(lstat(p, &first), 0);
+        /* the next batch is appended to the same file */
+        for (size_t i = 6; i < 11; i++)
+                noted_ok(st, t[i], "n", 5);
+        ck_assert_int_eq(lstat(p, &sb), 0);
+        ck_assert_uint_eq(sb.st_ino, first.st_ino);
+        text = last_text();
+        ck_assert_uint_eq(count_lines(text), 10);
+        free(text);
+        assert_pending(t + 10, 1);
+        assert_shown(st, t + 6, 5, 5);
+        /* a big keep: batches of LASTLOG_PENDING_MAX */
+        store_close(st);
+        tu_rm_rf(sdir);
+        st = open_store(STORE_CREATE);
+        ck_assert_int_eq(save_record(st, "alice"), MAILOTP_OK);
+        for (size_t i = 0; i < LASTLOG_PENDING_MAX; i++)
+                noted_ok(st, t[i], "n", 40);
+        ck_assert(!sub_exists("last", "alice"));
+        assert_pending(t, LASTLOG_PENDING_MAX);
+        noted_ok(st, t[LASTLOG_PENDING_MAX], "n", 40);
+        text = last_text();
+        ck_assert_ptr_nonnull(text);
+        ck_assert_uint_eq(count_lines(text), LASTLOG_PENDING_MAX);
+        free(text);
+        assert_pending(t + LASTLOG_PENDING_MAX, 1);
+        assert_shown(st, t, LASTLOG_PENDING_MAX + 1, 40);
+        store_close(st);
+}
+END_TEST
+
+/* Another keep: the pending entries move first, the new one starts a batch under it. */
+START_TEST(noted_keep_changed)
+{
+        struct store *st = open_store(STORE_CREATE);
+        static const int64_t t[] = {1700000001, 1700000002, 1700000003, 1700000004};
+        char *text;
+
+        ck_assert_int_eq(save_record(st, "alice"), MAILOTP_OK);
+        for (size_t i = 0; i < 3; i++)
+                noted_ok(st, t[i], "n", 20);
+        noted_ok(st, t[3], "n", 2);
+        /* moved under the new keep: the log keeps their newest 2 */
+        text = last_text();
+        ck_assert_ptr_nonnull(text);
+        ck_assert_ptr_nonnull(strstr(text, "keep = 2\n"));
+        ck_assert_uint_eq(count_lines(text), 2);
+        ck_assert_ptr_nonnull(strstr(text, "login = 1700000002 "));
+        ck_assert_ptr_nonnull(strstr(text, "login = 1700000003 "));
+        free(text);
+        assert_pending(t + 3, 1);
+        assert_shown(st, t + 2, 2, 2);
+        store_close(st);
+}
+END_TEST
+
+/* Writes without an entry keep the pending ones as they are. */
+START_TEST(noted_kept_by_other_writes)
+{
+        struct store *st = open_store(STORE_CREATE);
+        static const int64_t t[] = {1700000001, 1700000002, 1700000003};
+        size_t len = 0, len2 = 0;
+        char *before, *after;
+        struct otp_record r;
+
+        ck_assert_int_eq(save_record(st, "alice"), MAILOTP_OK);
+        for (size_t i = 0; i < 3; i++)
+                noted_ok(st, t[i], "n", 20);
+        before = user_ext(&len);
+        ck_assert_ptr_nonnull(before);
+        save_failures(st, 2);
+        after = user_ext(&len2);
+        ck_assert_ptr_nonnull(after);
+        ck_assert_uint_eq(len2, len);
+        ck_assert_str_eq(after, before);
+        free(after);
+        ck_assert_uint_eq(load_failures(st), 2);
+        fill_record(&r);
+        r.created = 1700000999;
+        ck_assert_int_eq(store_record_save(st, "alice", &r, err, sizeof(err)), MAILOTP_OK);
+        after = user_ext(&len2);
+        ck_assert_ptr_nonnull(after);
+        ck_assert_str_eq(after, before);
+        free(after);
+        free(before);
+        ck_assert_uint_eq(load_failures(st), 2);
+        ck_assert(!sub_exists("last", "alice"));
+        assert_shown(st, t, 3, 20);
+        store_close(st);
+}
+END_TEST
+
+/* Deleting a user moves its pending entries into the log, which stays. */
+START_TEST(noted_moved_by_user_delete)
+{
+        struct store *st = open_store(STORE_CREATE);
+        static const int64_t t[] = {1700000001, 1700000002, 1700000003, 1700000004};
+        struct lastlog_event ev;
+        char *text;
+
+        ck_assert_int_eq(save_record(st, "alice"), MAILOTP_OK);
+        lastlog_event_set(&ev, t[0], 0, "code", "imap", NULL, "wrong-code");
+        ck_assert_int_eq(store_lastlog_append(st, "alice", &ev, 20, err, sizeof(err)), MAILOTP_OK);
+        for (size_t i = 1; i < 4; i++)
+                noted_ok(st, t[i], "n", 20);
+        ck_assert_int_eq(store_user_delete(st, "alice", err, sizeof(err)), MAILOTP_OK);
+        ck_assert(!sub_exists("users", "alice"));
+        text = last_text();
+        ck_assert_ptr_nonnull(text);
+        ck_assert_uint_eq(count_lines(text), 4);
+        free(text);
+        assert_shown(st, t, 4, 20);
+        store_close(st);
+}
+END_TEST
+
+/*
+ * A move that fails loses the pending entries, says so in warn, and never
+ * fails the state write; the new entry is pending.
+ */
+START_TEST(noted_move_failure_warns)
+{
+        struct store *st = open_store(STORE_CREATE);
+        static const int64_t t[] = {1700000001, 1700000002, 1700000003, 1700000004};
+        static const char lost[] = "pending last-logins entries lost";
+        char p[800], warn[192];
+        struct lastlog *l = malloc(sizeof(*l));
+
+        ck_assert_ptr_nonnull(l);
+        ck_assert_int_eq(save_record(st, "alice"), MAILOTP_OK);
+        for (size_t i = 0; i < 3; i++)
+                noted_ok(st, t[i], "n", 3);
+        sub_path(p, sizeof(p), "last", "alice");
+        ck_assert_int_eq(mkdir(p, 0700), 0); /* in the way of last/alice */
+        noted_at(st, t[3], "n", 3, warn, sizeof(warn));
+        ck_assert_msg(strncmp(warn, lost, sizeof(lost) - 1) == 0, "warn: %s", warn);
+        ck_assert_uint_gt(strlen(warn), sizeof(lost));
+        ck_assert_int_eq(load_last_success(st), t[3]);
+        assert_pending(t + 3, 1);
+        /* the directory is not a log: the reader says so */
+        ck_assert_int_ne(store_lastlog_load(st, "alice", l, err, sizeof(err)), MAILOTP_OK);
+        ck_assert_int_eq(rmdir(p), 0);
+        assert_shown(st, t + 3, 1, 3);
+        free(l);
+        store_close(st);
+}
+END_TEST
+
+/* A user file of 0.3.1 (no extension) takes entries from its next noted write on. */
+START_TEST(noted_on_old_user_file)
+{
+        struct store *st = open_store(STORE_CREATE);
+        static const int64_t t[] = {1700000001, 1700000002};
+        char rtext[RECORD_MAX_SIZE];
+        struct lastlog *l = malloc(sizeof(*l));
+        struct otp_record r;
+
+        ck_assert_ptr_nonnull(l);
+        fill_record(&r);
+        fmt_record(&r, rtext, sizeof(rtext));
+        write_user("alice", rtext, "version = 1\nfailures = 2\nlocked_until = 0\nend\n");
+        assert_pending(NULL, 0);
+        ck_assert_int_eq(load_failures(st), 2);
+        ck_assert_int_eq(store_lastlog_load(st, "alice", l, err, sizeof(err)),
+                         MAILOTP_ERR_NOT_FOUND);
+        free(l);
+        noted_ok(st, t[0], "n", 20);
+        assert_pending(t, 1);
+        ck_assert_int_eq(load_last_success(st), t[0]);
+        ck_assert_int_eq(load_record(st, "alice"), MAILOTP_OK);
+        noted_ok(st, t[1], "n", 20);
+        assert_pending(t, 2);
+        assert_shown(st, t, 2, 20);
+        store_close(st);
+}
+END_TEST
+
+/* Entries written straight to the log and pending ones show in time order. */
+START_TEST(noted_and_direct_merge_by_time)
+{
+        struct store *st = open_store(STORE_CREATE);
+        static const int64_t shown[] = {100, 120, 150, 200, 300, 300};
+        struct lastlog *l = malloc(sizeof(*l));
+        struct lastlog_event ev;
+
+        ck_assert_ptr_nonnull(l);
+        ck_assert_int_eq(save_record(st, "alice"), MAILOTP_OK);
+        noted_ok(st, 100, "pending", 20);
+        lastlog_event_set(&ev, 150, 0, "code", "imap", NULL, "direct");
+        ck_assert_int_eq(store_lastlog_append(st, "alice", &ev, 20, err, sizeof(err)), MAILOTP_OK);
+        noted_ok(st, 200, "pending", 20);
+        lastlog_event_set(&ev, 120, 0, "code", "imap", NULL, "direct");
+        ck_assert_int_eq(store_lastlog_append(st, "alice", &ev, 20, err, sizeof(err)), MAILOTP_OK);
+        /* within one second: the pending entry first, though it was written later */
+        lastlog_event_set(&ev, 300, 0, "code", "imap", NULL, "direct");
+        ck_assert_int_eq(store_lastlog_append(st, "alice", &ev, 20, err, sizeof(err)), MAILOTP_OK);
+        noted_ok(st, 300, "pending", 20);
+        assert_shown(st, shown, 6, 20);
+        ck_assert_int_eq(store_lastlog_load(st, "alice", l, err, sizeof(err)), MAILOTP_OK);
+        ck_assert_str_eq(l->ev[0].reason, "pending");
+        ck_assert_str_eq(l->ev[1].reason, "direct");
+        ck_assert_str_eq(l->ev[2].reason, "direct");
+        ck_assert_str_eq(l->ev[3].reason, "pending");
+        ck_assert_str_eq(l->ev[4].reason, "pending");
+        ck_assert_str_eq(l->ev[5].reason, "direct");
+        free(l);
+        store_close(st);
+}
+END_TEST
+
+/* users/alice with record, state and an extension ext (pending entries) in slot 0, number 1. */
+static void write_user_ext(const char *record, const char *state, const char *ext)
+{
+        size_t rlen = strlen(record), slen = strlen(state);
+        unsigned char *image = calloc(1, SLOTS_FILE_SIZE);
+        char *payload = malloc(rlen + slen), p[800];
+
+        ck_assert_ptr_nonnull(image);
+        ck_assert_ptr_nonnull(payload);
+        memcpy(payload, record, rlen);
+        memcpy(payload + rlen, state, slen);
+        ck_assert_int_eq(slots_encode_ext(1, payload, rlen + slen, ext, strlen(ext), image), 0);
+        make_sub("users");
+        user_path(p, sizeof(p), "alice");
+        tu_write_file(p, (const char *)image, SLOTS_FILE_SIZE, 0600);
+        free(payload);
+        free(image);
+}
+
+/* No room for the entry next to a big record: it goes straight to last/KEY. */
+START_TEST(noted_without_room_appended)
+{
+        struct store *st = open_store(STORE_CREATE);
+        static const int64_t t[] = {1700000001};
+        char rtext[RECORD_MAX_SIZE], stext[SLOTS_PAYLOAD_MAX], *big, *text;
+        struct otp_record r;
+        struct otp_state s;
+
+        fill_record(&r);
+        fmt_record(&r, rtext, sizeof(rtext));
+        state_init(&s);
+        s.last_success = t[0];
+        fmt_state(&s, stext, sizeof(stext));
+        /* room for 50 bytes of extension data: less than a header and a line */
+        big = padded(rtext, SLOTS_PAYLOAD_MAX - SLOTS_EXT_HEADER - strlen(stext) - 50);
+        write_user("alice", big, NULL);
+        noted_ok(st, t[0], "n", 20);
+        ck_assert_uint_eq(slots_ext_room(strlen(big) + strlen(stext)), 50);
+        assert_user_is("alice", big, stext);
+        assert_pending(NULL, 0);
+        text = last_text();
+        ck_assert_ptr_nonnull(text);
+        ck_assert_uint_eq(count_lines(text), 1);
+        free(text);
+        assert_shown(st, t, 1, 20);
+        free(big);
+        store_close(st);
+}
+END_TEST
+
+/* Pending entries that no longer fit next to a grown state move to last/KEY. */
+START_TEST(pending_moved_when_state_grows)
+{
+        struct store *st = open_store(STORE_CREATE);
+        static const int64_t t[] = {1700000001, 1700000002, 1700000003};
+        static const char pending[] = "# pam_mailotp last logins\nversion = 2\nkeep = 20\n"
+                                      "login = 1700000001 success code imap 192.0.2.1 -\n"
+                                      "login = 1700000002 success code imap 192.0.2.1 -\n"
+                                      "login = 1700000003 failure code imap - wrong-code\n";
+        char rtext[RECORD_MAX_SIZE], small[SLOTS_PAYLOAD_MAX], grown[SLOTS_PAYLOAD_MAX], *big,
+            *text;
+        struct otp_record r;
+        struct otp_state s;
+
+        fill_record(&r);
+        fmt_record(&r, rtext, sizeof(rtext));
+        state_init(&s);
+        fmt_state(&s, small, sizeof(small));
+        s.failures = 3;
+        s.locked_until = 1700000500;
+        s.last_failure = 1700000400;
+        fmt_state(&s, grown, sizeof(grown));
+        ck_assert_uint_gt(strlen(grown), strlen(small));
+        /* the extension fills the slot exactly */
+        big = padded(rtext,
+                     SLOTS_PAYLOAD_MAX - SLOTS_EXT_HEADER - (sizeof(pending) - 1) - strlen(small));
+        write_user_ext(big, small, pending);
+        assert_pending(t, 3);
+        assert_shown(st, t, 3, 20);
+        ck_assert(!sub_exists("last", "alice"));
+        /* a state write without an entry, one that leaves no room for them */
+        ck_assert_msg(store_state_save(st, "alice", &s, err, sizeof(err)) == MAILOTP_OK, "%s", err);
+        assert_user_is("alice", big, grown);
+        assert_pending(NULL, 0);
+        text = last_text();
+        ck_assert_ptr_nonnull(text);
+        ck_assert_uint_eq(count_lines(text), 3);
+        ck_assert_ptr_nonnull(strstr(text, "login = 1700000003 failure code imap - wrong-code\n"));
+        free(text);
+        assert_shown(st, t, 3, 20);
+        free(big);
+        store_close(st);
+}
+END_TEST
+
+/*
+ * A damaged extension makes its slot invalid, as a write torn after the
+ * payload would: the previous slot is read, its state and its pending
+ * entries, and the next write goes over the damaged slot.
+ */
+START_TEST(pending_damaged_read_as_none)
+{
+        struct store *st = open_store(STORE_CREATE);
+        static const int64_t t[] = {1700000001, 1700000002, 1700000003};
+        struct lastlog *l = malloc(sizeof(*l));
+        const unsigned char *payload;
+        unsigned char *image;
+        struct stat sb;
+        size_t plen = 0;
+        uint64_t seq;
+        char p[800];
+        int idx;
+
+        ck_assert_ptr_nonnull(l);
+        ck_assert_int_eq(save_record(st, "alice"), MAILOTP_OK);
+        noted_ok(st, t[0], "n", 20);
+        noted_ok(st, t[1], "n", 20);
+        image = read_user_image("alice", &sb);
+        idx = slots_pick(image, SLOTS_FILE_SIZE, &seq, &payload, &plen);
+        ck_assert_int_ge(idx, 0);
+        /* one bit of the first entry's line */
+        image[(size_t)idx * SLOTS_SLOT_SIZE + SLOTS_HEADER_SIZE + plen + SLOTS_EXT_HEADER + 60] ^=
+            4;
+        user_path(p, sizeof(p), "alice");
+        tu_write_file(p, (const char *)image, SLOTS_FILE_SIZE, 0600);
+        free(image);
+        assert_pending(t, 1);
+        ck_assert_int_eq(load_last_success(st), t[0]);
+        assert_shown(st, t, 1, 20);
+        noted_ok(st, t[2], "n", 20);
+        {
+                static const int64_t want[] = {1700000001, 1700000003};
+
+                assert_pending(want, 2);
+                assert_shown(st, want, 2, 20);
+        }
+        image = read_user_image("alice", &sb);
+        ck_assert_int_eq(slots_pick(image, SLOTS_FILE_SIZE, &seq, &payload, &plen), idx);
+        free(image);
+        free(l);
+        store_close(st);
+}
+END_TEST
+
 /* ---- the server key ------------------------------------------------------------------------ */
 
 /*
@@ -2485,6 +3011,22 @@ static Suite *store_suite(void)
         tcase_add_test(tc, lastlog_corrupt_started_afresh);
         tcase_add_test(tc, lastlog_unreadable_kept);
         tcase_add_test(tc, user_delete_removes_recovery_keeps_apppw_and_log);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("noted");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 30);
+        tcase_add_test(tc, noted_entries_pending);
+        tcase_add_test(tc, noted_full_batch_moved);
+        tcase_add_test(tc, noted_keep_changed);
+        tcase_add_test(tc, noted_kept_by_other_writes);
+        tcase_add_test(tc, noted_moved_by_user_delete);
+        tcase_add_test(tc, noted_move_failure_warns);
+        tcase_add_test(tc, noted_on_old_user_file);
+        tcase_add_test(tc, noted_and_direct_merge_by_time);
+        tcase_add_test(tc, noted_without_room_appended);
+        tcase_add_test(tc, pending_moved_when_state_grows);
+        tcase_add_test(tc, pending_damaged_read_as_none);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("locks");
