@@ -3,13 +3,14 @@
  * All file I/O of the core, in one place.
  *
  * Every open is relative to a directory descriptor, with O_NOFOLLOW, and is
- * checked with fstat on the descriptor (type, owner, mode, link count,
- * size) before one byte is trusted.  Files are replaced through a temporary
+ * checked with statx (or fstat) on the descriptor (type, owner, mode, link
+ * count, size) before one byte is trusted.  Files are replaced through a temporary
  * file in the same directory, made durable with fsync + rename + fsync of the
  * directory, so a reader sees the old or the new file, never a torn one; the
  * user file (record and state, written at every login) is instead rewritten
- * in place in one of two checksummed slots (slots.h), and the last-logins
- * log is appended to.
+ * in place in one of two checksummed slots (slots.h, with the pending
+ * last-logins entries in the slot's extension), and the last-logins log is
+ * appended to.
  * The expected owner is always a parameter (the module passes geteuid()).
  */
 #ifndef MAILOTP_FILEIO_H

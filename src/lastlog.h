@@ -4,12 +4,13 @@
  * User Panel's "Last Logins" page.  Best effort by design: a failed write of
  * this log never fails a login (the replay state is the durable one).
  *
- * File format (oldest first), appended to at every login:
+ * File format (oldest first, appended to):
  *     version = 2
  *     keep = N
  *     login = TIME RESULT METHOD SERVICE RHOST REASON
  *     ...
- * The newest N entries count; the writer appends a line per login and
+ * The newest N entries by time count; the writer appends a line per login
+ * (or a batch of pending entries, see lastlog_pending_add) and
  * rewrites the file with just the newest N once it holds lastlog_rewrite_at(N)
  * lines (N + max(N, LASTLOG_SLACK_MIN)): a rewrite costs a new file, a rename
  * and, on a file system mounted with `discard`, a synchronous discard of the
