@@ -145,14 +145,12 @@ int slots_ext(const unsigned char *slot, size_t len, const unsigned char **ext, 
         return 1;
 }
 
-/* 1 when p[0..n) is all zero bytes. */
+/* 1 when p[0..n) (n <= SLOTS_SLOT_SIZE) is all zero bytes: libc's memcmp, not a byte loop. */
 static int all_zero(const unsigned char *p, size_t n)
 {
-        unsigned char acc = 0;
+        static const unsigned char zeros[SLOTS_SLOT_SIZE];
 
-        while (n-- > 0)
-                acc |= *p++;
-        return acc == 0;
+        return memcmp(p, zeros, n) == 0;
 }
 
 int slots_decode(const unsigned char *slot, uint64_t *seq, const unsigned char **payload,

@@ -329,15 +329,12 @@ static enum mailotp_rc lastlog_add(struct file_store *fs, const char *key,
 static void move_pending(struct user_edit *e, const char *x, size_t xlen)
 {
         struct lastlog *l = malloc(sizeof(*l));
-        char *copy = malloc(xlen + 1);
         enum mailotp_rc rc = MAILOTP_ERR_NOMEM;
 
         if (e->warn != NULL && e->warnlen > 0)
                 e->warn[0] = '\0';
-        if (l != NULL && copy != NULL) {
-                memcpy(copy, x, xlen);
-                copy[xlen] = '\0';
-                rc = lastlog_parse(copy, xlen, l, e->warn, e->warnlen);
+        if (l != NULL) {
+                rc = lastlog_parse(x, xlen, l, e->warn, e->warnlen); /* bounded by xlen */
                 if (rc == MAILOTP_OK && l->n > 0)
                         rc = lastlog_add(e->fs, e->key, l->ev, l->n,
                                          e->line != NULL ? e->keep : l->keep, 1, e->warn,
@@ -351,7 +348,6 @@ static void move_pending(struct user_edit *e, const char *x, size_t xlen)
                 (void)snprintf(why, sizeof(why), "%s", e->warn);
                 mailotp_seterr(e->warn, e->warnlen, "pending last-logins entries lost: %s", why);
         }
-        free(copy);
         free(l);
 }
 
@@ -759,19 +755,15 @@ static enum mailotp_rc fs_recovery_save(struct store *st, const char *key,
 static int load_pending(struct file_store *fs, const char *key, struct lastlog *p)
 {
         struct user_image u;
-        char scratch[128], *copy;
+        char scratch[128];
         int ok = 0;
 
         memset(p, 0, sizeof(*p));
         if (user_read(fs, key, &u, scratch, sizeof(scratch)) != MAILOTP_OK)
                 return 0;
-        if (u.ext != NULL && (copy = malloc(u.extlen + 1)) != NULL) {
-                memcpy(copy, u.ext, u.extlen);
-                copy[u.extlen] = '\0';
-                ok = lastlog_parse(copy, u.extlen, p, scratch, sizeof(scratch)) == MAILOTP_OK &&
+        if (u.ext != NULL)
+                ok = lastlog_parse(u.ext, u.extlen, p, scratch, sizeof(scratch)) == MAILOTP_OK &&
                      p->n > 0;
-                free(copy);
-        }
         user_image_free(&u);
         return ok;
 }

@@ -2343,24 +2343,10 @@ static int64_t load_last_success(struct store *st)
 /* The extension of users/alice's current slot (the pending entries) as text, or NULL. */
 static char *user_ext(size_t *len)
 {
-        const unsigned char *payload, *ext;
-        struct stat sb;
-        unsigned char *image = read_user_image("alice", &sb);
-        size_t plen = 0, extlen = 0;
-        uint64_t seq;
-        char *out = NULL;
-        int idx = slots_pick(image, SLOTS_FILE_SIZE, &seq, &payload, &plen);
+        char p[800];
 
-        ck_assert_int_ge(idx, 0);
-        if (slots_ext(image + (size_t)idx * SLOTS_SLOT_SIZE, plen, &ext, &extlen)) {
-                out = malloc(extlen + 1);
-                ck_assert_ptr_nonnull(out);
-                memcpy(out, ext, extlen);
-                out[extlen] = '\0';
-        }
-        *len = extlen;
-        free(image);
-        return out;
+        user_path(p, sizeof(p), "alice");
+        return tu_read_slot_ext(p, len);
 }
 
 /* The pending entries are exactly n, with these times (oldest first). */

@@ -164,23 +164,45 @@ void tu_write_user_file(const char *path, uint64_t seq, const char *record, cons
         free(image);
 }
 
-char *tu_read_slot_payload(const char *path, size_t *len)
+/* The payload (ext 0) or the extension (ext 1) of the current slot of `path`; NULL: none. */
+static char *read_slot_part(const char *path, int ext, size_t *len)
 {
-        const unsigned char *payload = NULL;
-        size_t size = 0, plen = 0;
-        char *image = tu_read_file(path, &size), *out;
+        const unsigned char *payload = NULL, *x = NULL;
+        size_t size = 0, plen = 0, xlen = 0;
+        char *image = tu_read_file(path, &size), *out = NULL;
         uint64_t seq;
+        int idx;
 
         ck_assert_msg(image != NULL, "%s is missing", path);
-        ck_assert_msg(slots_pick((const unsigned char *)image, size, &seq, &payload, &plen) >= 0,
-                      "%s has no valid slot", path);
-        out = malloc(plen + 1);
-        ck_assert_ptr_nonnull(out);
-        memcpy(out, payload, plen);
-        out[plen] = '\0';
-        *len = plen;
+        idx = slots_pick((const unsigned char *)image, size, &seq, &payload, &plen);
+        ck_assert_msg(idx >= 0, "%s has no valid slot", path);
+        if (ext) {
+                /* NULL and 0 when the slot has none */
+                (void)slots_ext((const unsigned char *)image + (size_t)idx * SLOTS_SLOT_SIZE, plen,
+                                &x, &xlen);
+        } else {
+                x = payload;
+                xlen = plen;
+        }
+        *len = xlen;
+        if (x != NULL) {
+                out = malloc(xlen + 1);
+                ck_assert_ptr_nonnull(out);
+                memcpy(out, x, xlen);
+                out[xlen] = '\0';
+        }
         free(image);
         return out;
+}
+
+char *tu_read_slot_payload(const char *path, size_t *len)
+{
+        return read_slot_part(path, 0, len);
+}
+
+char *tu_read_slot_ext(const char *path, size_t *len)
+{
+        return read_slot_part(path, 1, len);
 }
 
 void tu_oathtool_totp(const char *b32, int64_t t, unsigned digits, char *out, size_t outsz)

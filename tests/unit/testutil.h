@@ -62,6 +62,9 @@ void tu_write_user_file(const char *path, uint64_t seq, const char *record, cons
  */
 char *tu_read_slot_payload(const char *path, size_t *len);
 
+/* The same for the current slot's extension (slots.h); NULL (and *len 0) when it has none. */
+char *tu_read_slot_ext(const char *path, size_t *len);
+
 /*
  * The independent oracle: the code `oathtool --totp -b -N @T -d DIGITS B32`
  * prints, NUL-terminated in out.  Fails the test when oathtool is missing or
