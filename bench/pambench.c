@@ -109,6 +109,7 @@ static struct {
         unsigned napp;
         int64_t cursor; /* next virtual step: only ever grows, so no (user, step) repeats */
         uint32_t wrong_next, nx_next, real_next, app_next;
+        uint32_t real_first; /* real_next when this run started */
         uint64_t rng;
         struct bench_job *job;
         int job_fd;
@@ -402,6 +403,10 @@ static void plan_success(struct config *c, struct bench_job *job)
                         uint32_t idx;
 
                         if (c->real_clock) {
+                                /* Each mailbox once per run: a second login in the same
+                                 * 30-second step would be a replay. */
+                                if (g.real_next - g.real_first >= c->n - u)
+                                        break;
                                 idx = u + (g.real_next++ % (c->n - u));
                                 fill_valid(c, a, idx, 0, 1);
                         } else {
@@ -1371,6 +1376,7 @@ static int cmd_run(int argc, char **argv)
         g.rng = 0x243F6A8885A308D3ULL;
         find_stores(ns);
         load_runstate();
+        g.real_first = g.real_next;
         load_apppw();
         write_services();
         build_configs();
