@@ -118,6 +118,14 @@ int apppw_service_allowed(const struct apppw_entry *e, const char *service)
         return 0;
 }
 
+int apppw_last_use_current(const struct apppw_entry *e, int64_t now, const char *service,
+                           const char *rhost)
+{
+        return e->last_used > 0 && now >= e->last_used &&
+               now - e->last_used < APPPW_LAST_USE_EVERY && strcmp(e->last_service, service) == 0 &&
+               strcmp(e->last_rhost, rhost) == 0;
+}
+
 enum mailotp_rc apppw_hash(const unsigned char server_key[MAC_KEY_LEN], const char *store_key,
                            const char *letters, unsigned char out[MAC_LEN], char *err,
                            size_t errlen)

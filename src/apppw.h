@@ -58,6 +58,23 @@ int apppw_services_parse(const char *in, char *out, size_t outsz, char *err, siz
 /* 1 when `service` is allowed by the entry's list. */
 int apppw_service_allowed(const struct apppw_entry *e, const char *service);
 
+/*
+ * How often a login stores an application password's last use: a login
+ * from the same service and remote host within this many seconds after the
+ * stored one leaves it (every login is in the last-logins log anyway).
+ */
+#define APPPW_LAST_USE_EVERY 60
+
+/*
+ * 1 when a login at `now` from `service` and `rhost` (both as stored:
+ * text_log_escape()d) needs no new last use: the stored one is from the same
+ * service and host, at most APPPW_LAST_USE_EVERY - 1 seconds before `now`.
+ * 0 when it must be stored: never used, another service or host, older, or a
+ * stored time after `now` (a clock that went back).
+ */
+int apppw_last_use_current(const struct apppw_entry *e, int64_t now, const char *service,
+                           const char *rhost);
+
 /* The keyed hash of a normalised password (APPPW_LETTERS letters) for `key`.
  * MAILOTP_OK, or MAILOTP_ERR_CRYPTO with the reason in err (see mac.h). */
 enum mailotp_rc apppw_hash(const unsigned char server_key[MAC_KEY_LEN], const char *store_key,

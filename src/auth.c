@@ -253,6 +253,7 @@ enum mailotp_rc auth_app_password(struct store *st, const char *key, const char 
                                   char *err, size_t errlen)
 {
         unsigned char skey[MAC_KEY_LEN], hash[MAC_LEN];
+        char svc[APPPW_SERVICE_MAX + 1], rh[APPPW_RHOST_MAX + 1]; /* as stored */
         struct apppw_list *l = NULL;
         struct apppw_entry *e;
         struct store_lock *lk = NULL;
@@ -300,16 +301,23 @@ enum mailotp_rc auth_app_password(struct store *st, const char *key, const char 
                 rc = MAILOTP_ERR_NOT_ALLOWED;
                 goto out;
         }
-        e->last_used = now;
-        text_log_escape(service != NULL ? service : "-", e->last_service, sizeof(e->last_service));
-        text_log_escape(rhost != NULL ? rhost : "-", e->last_rhost, sizeof(e->last_rhost));
         /*
          * Last use is information, not security: a failed write does not
-         * fail the login; its reason stays in err for a warning.
+         * fail the login; its reason stays in err for a warning.  It is a
+         * durable rewrite of the file, so a device that logs in again and
+         * again from the same place stores it once a minute
+         * (APPPW_LAST_USE_EVERY); the last-logins log has every login.
          */
         if (err != NULL && errlen > 0)
                 err[0] = '\0';
-        (void)store_apppw_save(st, key, l, err, errlen);
+        text_log_escape(service != NULL ? service : "-", svc, sizeof(svc));
+        text_log_escape(rhost != NULL ? rhost : "-", rh, sizeof(rh));
+        if (!apppw_last_use_current(e, now, svc, rh)) {
+                e->last_used = now;
+                memcpy(e->last_service, svc, sizeof(svc));
+                memcpy(e->last_rhost, rh, sizeof(rh));
+                (void)store_apppw_save(st, key, l, err, errlen);
+        }
         rc = MAILOTP_OK;
 out:
         store_unlock(st, lk);

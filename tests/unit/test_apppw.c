@@ -136,6 +136,32 @@ START_TEST(services_lower_cased)
 }
 END_TEST
 
+START_TEST(last_use_current_edges)
+{
+        struct apppw_entry e;
+        const int64_t t = 1700000000;
+
+        memset(&e, 0, sizeof(e));
+        memcpy(e.last_service, "imap", 5);
+        memcpy(e.last_rhost, "192.0.2.1", 10);
+        /* never used: store it */
+        ck_assert_int_eq(apppw_last_use_current(&e, t, "imap", "192.0.2.1"), 0);
+        e.last_used = t;
+        ck_assert_int_eq(apppw_last_use_current(&e, t, "imap", "192.0.2.1"), 1);
+        ck_assert_int_eq(
+            apppw_last_use_current(&e, t + APPPW_LAST_USE_EVERY - 1, "imap", "192.0.2.1"), 1);
+        ck_assert_int_eq(apppw_last_use_current(&e, t + APPPW_LAST_USE_EVERY, "imap", "192.0.2.1"),
+                         0);
+        /* a clock that went back, another service, another host, a prefix of either */
+        ck_assert_int_eq(apppw_last_use_current(&e, t - 1, "imap", "192.0.2.1"), 0);
+        ck_assert_int_eq(apppw_last_use_current(&e, t + 1, "smtp", "192.0.2.1"), 0);
+        ck_assert_int_eq(apppw_last_use_current(&e, t + 1, "imap", "192.0.2.10"), 0);
+        ck_assert_int_eq(apppw_last_use_current(&e, t + 1, "ima", "192.0.2.1"), 0);
+        ck_assert_int_eq(apppw_last_use_current(&e, t + 1, "imap", "192.0.2."), 0);
+        ck_assert_int_eq(apppw_last_use_current(&e, t + 1, "IMAP", "192.0.2.1"), 0);
+}
+END_TEST
+
 START_TEST(services_refused)
 {
         static const char *const bad[] = {
@@ -736,6 +762,7 @@ static Suite *apppw_suite(void)
         tcase_add_test(tc, services_output_size);
         tcase_add_test(tc, allowed_star);
         tcase_add_test(tc, allowed_list);
+        tcase_add_test(tc, last_use_current_edges);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("hash_find");

@@ -1206,6 +1206,62 @@ START_TEST(app_ok_records_last_use)
 }
 END_TEST
 
+/* The file's inode: every store of the list is a new file renamed over the old one. */
+static ino_t apppw_ino(void)
+{
+        char p[4096];
+        struct stat sb;
+
+        path_of(p, sizeof(p), "apppw/alice");
+        ck_assert_int_eq(stat(p, &sb), 0);
+        return sb.st_ino;
+}
+
+START_TEST(app_last_use_stored_once_a_minute_per_place)
+{
+        char name[APPPW_NAME_MAX + 1];
+        ino_t ino;
+
+        ck_assert_int_eq(app("alice", PW_PHONE, "imap", "192.0.2.1", T0, name), MAILOTP_OK);
+        ck_assert_int_eq(entry_named("phone").last_used, T0);
+        ino = apppw_ino();
+        /* Again from the same place within the minute: accepted, the file is not rewritten. */
+        ck_assert_int_eq(app("alice", PW_PHONE, "imap", "192.0.2.1", T0 + 1, name), MAILOTP_OK);
+        ck_assert_int_eq(
+            app("alice", PW_PHONE, "imap", "192.0.2.1", T0 + APPPW_LAST_USE_EVERY - 1, name),
+            MAILOTP_OK);
+        ck_assert_str_eq(name, "phone");
+        ck_assert_str_eq(err, "");
+        ck_assert_int_eq(entry_named("phone").last_used, T0);
+        ck_assert(apppw_ino() == ino);
+        /* Another host, then another service, are stored at once. */
+        ck_assert_int_eq(app("alice", PW_PHONE, "imap", "192.0.2.2", T0 + 2, name), MAILOTP_OK);
+        ck_assert_int_eq(entry_named("phone").last_used, T0 + 2);
+        ck_assert_str_eq(entry_named("phone").last_rhost, "192.0.2.2");
+        ck_assert(apppw_ino() != ino);
+        ck_assert_int_eq(app("alice", PW_PHONE, "smtp", "192.0.2.2", T0 + 3, name), MAILOTP_OK);
+        ck_assert_int_eq(entry_named("phone").last_used, T0 + 3);
+        ck_assert_str_eq(entry_named("phone").last_service, "smtp");
+        /* A minute after the stored use: stored again. */
+        ino = apppw_ino();
+        ck_assert_int_eq(
+            app("alice", PW_PHONE, "smtp", "192.0.2.2", T0 + 3 + APPPW_LAST_USE_EVERY - 1, name),
+            MAILOTP_OK);
+        ck_assert(apppw_ino() == ino);
+        ck_assert_int_eq(
+            app("alice", PW_PHONE, "smtp", "192.0.2.2", T0 + 3 + APPPW_LAST_USE_EVERY, name),
+            MAILOTP_OK);
+        ck_assert_int_eq(entry_named("phone").last_used, T0 + 3 + APPPW_LAST_USE_EVERY);
+        /* The clock went back: stored, so the list never shows a use from the future. */
+        ck_assert_int_eq(app("alice", PW_PHONE, "smtp", "192.0.2.2", T0 + 10, name), MAILOTP_OK);
+        ck_assert_int_eq(entry_named("phone").last_used, T0 + 10);
+        /* Another password of the same user is its own: its first use is stored. */
+        ck_assert_int_eq(app("alice", PW_MAIL, "imap", "192.0.2.2", T0 + 11, name), MAILOTP_OK);
+        ck_assert_int_eq(entry_named("mailonly").last_used, T0 + 11);
+        ck_assert_int_eq(entry_named("phone").last_used, T0 + 10);
+}
+END_TEST
+
 START_TEST(app_ok_restricted_service_and_expiry_edges)
 {
         char name[APPPW_NAME_MAX + 1];
@@ -1679,6 +1735,7 @@ static Suite *auth_suite(void)
         tcase_add_checked_fixture(tc, setup_apppw, teardown);
         tcase_set_timeout(tc, 30);
         tcase_add_test(tc, app_ok_records_last_use);
+        tcase_add_test(tc, app_last_use_stored_once_a_minute_per_place);
         tcase_add_test(tc, app_ok_restricted_service_and_expiry_edges);
         tcase_add_test(tc, app_mismatch);
         tcase_add_test(tc, app_expired);
