@@ -15,7 +15,11 @@
  *           (WORK/n100000), each once, their three files (users, locks,
  *           last) read just before the batch: in the page cache;
  *   cold    the same with those files dropped from the page cache just before
- *           the batch (posix_fadvise DONTNEED after sync): read from disk.
+ *           the batch (posix_fadvise DONTNEED after sync): read from disk;
+ *   apppw   BATCH logins with the application passwords bench/run added to
+ *           64 mailboxes of the 100,000-mailbox store (WORK/n100000/apppw.txt),
+ *           in turn, as a phone or an ActiveSync client logs in (left out
+ *           when that file is missing).
  * With OTHER_MODULE (another build of pam_mailotp.so, an older release say)
  * the three kinds run for both modules, all six batches in a new order every
  * round, and a second table gives the ratio of the two modules per kind,
@@ -50,13 +54,19 @@
 #include "pambench.h"
 #include "vclock.h"
 
-#define KINDS     3
+#define KINDS     4
+#define MAX_APPPW 64U
 #define MODS      2 /* MODULE, and OTHER_MODULE when given */
 #define SLOTS     (KINDS * MODS)
 #define MAX_BATCH 1000U
 #define MAX_ROUND 50U
 
 static char g_answer[64]; /* what the conversation answers to a hidden prompt */
+
+struct apppw {
+        char user[24];
+        char token[40];
+};
 
 static int conv(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
 {
@@ -157,19 +167,32 @@ static void touch_user(const char *store, uint32_t idx, int cold)
         }
 }
 
-/* One login; its wall time in ms, or a negative value when it was refused. */
-static double login(const char *confdir, const char *service, uint32_t idx, int64_t t)
+/* WORK/n100000/apppw.txt ("user password" lines) into a; how many. */
+static unsigned load_apppw(const char *work, struct apppw *a)
+{
+        char path[BENCH_PATH_MAX + 32], line[256];
+        unsigned n = 0;
+        FILE *f;
+
+        (void)snprintf(path, sizeof(path), "%s/n100000/apppw.txt", work);
+        f = fopen(path, "re");
+        if (f == NULL)
+                return 0;
+        while (n < MAX_APPPW && fgets(line, sizeof(line), f) != NULL)
+                if (sscanf(line, "%23s %39s", a[n].user, a[n].token) == 2)
+                        n++;
+        (void)fclose(f);
+        return n;
+}
+
+/* One login of user with the hidden answer g_answer; wall time in ms, or < 0 when refused. */
+static double login_as(const char *confdir, const char *service, const char *user)
 {
         struct pam_conv c = {conv, NULL};
-        char user[BENCH_USER_MAX], code[7];
         pam_handle_t *h = NULL;
         double t0;
         int rc;
 
-        bench_user_name(idx, user);
-        if (bench_code(idx, t, code) != 0)
-                return -1;
-        (void)snprintf(g_answer, sizeof(g_answer), "%s%s", BENCH_PASSWORD, code);
         t0 = now_ms();
         if (pam_start_confdir(service, user, &c, confdir, &h) != PAM_SUCCESS)
                 return -1;
@@ -177,6 +200,18 @@ static double login(const char *confdir, const char *service, uint32_t idx, int6
         rc = pam_authenticate(h, 0);
         (void)pam_end(h, rc);
         return rc == PAM_SUCCESS ? now_ms() - t0 : -1;
+}
+
+/* One login with password + the code of mailbox idx at time t. */
+static double login(const char *confdir, const char *service, uint32_t idx, int64_t t)
+{
+        char user[BENCH_USER_MAX], code[7];
+
+        bench_user_name(idx, user);
+        if (bench_code(idx, t, code) != 0)
+                return -1;
+        (void)snprintf(g_answer, sizeof(g_answer), "%s%s", BENCH_PASSWORD, code);
+        return login_as(confdir, service, user);
 }
 
 static int write_service(const char *confdir, const char *name, const char *module,
@@ -198,17 +233,20 @@ static int write_service(const char *confdir, const char *name, const char *modu
 
 int main(int argc, char **argv)
 {
-        char priv[BENCH_PATH_MAX], confdir[2 * BENCH_PATH_MAX], conf[BENCH_PATH_MAX];
+        char priv[BENCH_PATH_MAX], confdir[MODS][2 * BENCH_PATH_MAX], conf[BENCH_PATH_MAX];
         char big[BENCH_PATH_MAX], cmd[2 * BENCH_PATH_MAX];
         static double lat[SLOTS][MAX_ROUND * MAX_BATCH], rnd[SLOTS][MAX_ROUND];
         static const char *const kind_name[KINDS] = {"one mailbox", "100,000: files warm",
-                                                     "100,000: files cold"};
-        static const char *const svc_one[MODS] = {"one", "one-b"}, *const svc_big[MODS] = {"big",
-                                                                                           "big-b"};
+                                                     "100,000: files cold",
+                                                     "100,000: application password"};
+        static struct apppw app[MAX_APPPW];
+        /* One PAM directory per module, with the same service names: what the modules store
+         * (the service of an application password's last use) is the same for both. */
+        static const char svc_one[] = "one", svc_big[] = "big";
         const char *module[MODS];
         size_t nlat[SLOTS] = {0};
         uint64_t rqs[SLOTS] = {0};
-        unsigned rounds, batch, r, i, m, nmod, nslot, refused = 0;
+        unsigned rounds, batch, r, i, m, nmod, nslot, nkind, napp, nextapp = 0, refused = 0;
         int rqfd = rq_counter_open();
         /* upper half; another 30-second step, another start (a mailbox may log in once a step) */
         uint32_t next = 50000 + (uint32_t)((uint64_t)time(NULL) / 30 * 7919 % 16000);
@@ -224,7 +262,9 @@ int main(int argc, char **argv)
                 return 2;
         }
         nmod = argc == 6 ? 2U : 1U;
-        nslot = nmod * KINDS;
+        napp = load_apppw(argv[1], app);
+        nkind = napp > 0 ? KINDS : KINDS - 1;
+        nslot = nmod * nkind;
         module[0] = argv[2];
         module[1] = argc == 6 ? argv[5] : NULL;
         if (strlen(argv[1]) > BENCH_PATH_MAX / 2 || strlen(argv[2]) > BENCH_PATH_MAX / 2 ||
@@ -253,17 +293,18 @@ int main(int argc, char **argv)
         (void)snprintf(priv, sizeof(priv), "%s/cachecheck", argv[1]);
         (void)snprintf(big, sizeof(big), "%s/n100000/store", argv[1]);
         (void)snprintf(conf, sizeof(conf), "%s/mailotp.conf", argv[1]);
-        (void)snprintf(confdir, sizeof(confdir), "%s/pam.d", priv);
+        (void)snprintf(confdir[0], sizeof(confdir[0]), "%s/pam.d", priv);
+        (void)snprintf(confdir[1], sizeof(confdir[1]), "%s/pam.d-b", priv);
         (void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", priv);
-        if (system(cmd) != 0 || mkdir(priv, 0700) != 0 || mkdir(confdir, 0700) != 0 ||
-            prep_users(priv, 1, (int64_t)time(NULL)) != 0) {
+        if (system(cmd) != 0 || mkdir(priv, 0700) != 0 || mkdir(confdir[0], 0700) != 0 ||
+            mkdir(confdir[1], 0700) != 0 || prep_users(priv, 1, (int64_t)time(NULL)) != 0) {
                 fprintf(stderr, "cachecheck: cannot prepare %s\n", priv);
                 return 2;
         }
         (void)snprintf(cmd, sizeof(cmd), "%s/n1/store", priv);
         for (m = 0; m < nmod; m++) {
-                if (write_service(confdir, svc_one[m], module[m], cmd, conf) != 0 ||
-                    write_service(confdir, svc_big[m], module[m], big, conf) != 0) {
+                if (write_service(confdir[m], svc_one, module[m], cmd, conf) != 0 ||
+                    write_service(confdir[m], svc_big, module[m], big, conf) != 0) {
                         fprintf(stderr, "cachecheck: cannot write the PAM services\n");
                         return 2;
                 }
@@ -286,8 +327,8 @@ int main(int argc, char **argv)
         for (r = 0; r < rounds; r++) {
                 int order[SLOTS];
 
-                for (k = 0; k < (int)nslot; k++)
-                        order[k] = k;
+                for (k = 0; k < (int)nslot; k++) /* slot = module * KINDS + kind */
+                        order[k] = k / (int)nkind * KINDS + k % (int)nkind;
                 for (k = (int)nslot - 1; k > 0; k--) { /* a new order every round */
                         int j = (int)((unsigned)rand() % (unsigned)(k + 1)), t = order[k];
 
@@ -301,7 +342,7 @@ int main(int argc, char **argv)
                         uint32_t first = next;
                         unsigned got = 0;
 
-                        if (kind != 0) {
+                        if (kind == 1 || kind == 2) {
                                 sync();
                                 for (i = 0; i < batch; i++)
                                         touch_user(big, first + i, kind == 2);
@@ -314,10 +355,16 @@ int main(int argc, char **argv)
                                 if (kind == 0) {
                                         vt += BENCH_PERIOD;
                                         vclock_set(vt);
-                                        ms = login(confdir, svc_one[mod], 0, vt);
+                                        ms = login(confdir[mod], svc_one, 0, vt);
+                                } else if (kind == 3) {
+                                        const struct apppw *a = &app[nextapp++ % napp];
+
+                                        vclock_set(0);
+                                        (void)snprintf(g_answer, sizeof(g_answer), "%s", a->token);
+                                        ms = login_as(confdir[mod], svc_big, a->user);
                                 } else {
                                         vclock_set(0);
-                                        ms = login(confdir, svc_big[mod], first + i,
+                                        ms = login(confdir[mod], svc_big, first + i,
                                                    (int64_t)time(NULL));
                                 }
                                 if (ms < 0) {
@@ -331,12 +378,12 @@ int main(int argc, char **argv)
                         nlat[slot] += got;
                 }
         }
-        printf("| login of pam_mailotp (simple stack, success) | p50 ms, median of %u rounds | "
+        printf("| login of pam_mailotp (simple stack, accepted) | p50 ms, median of %u rounds | "
                "rounds' p50 range | ratio to one mailbox | block requests per login |\n"
                "|---|--:|--:|--:|--:|\n",
                rounds);
         for (m = 0; m < nmod; m++) {
-                for (k = 0; k < KINDS; k++) {
+                for (k = 0; k < (int)nkind; k++) {
                         unsigned slot = m * KINDS + (unsigned)k, base = m * KINDS;
                         double copy[MAX_ROUND], ratio[MAX_ROUND], lo = 1e9, hi = 0;
                         char rq[32] = "n/a", label[BENCH_PATH_MAX + 64];
@@ -362,7 +409,7 @@ int main(int argc, char **argv)
         if (nmod > 1) {
                 printf("\n| kind | p50 of OTHER_MODULE / p50 of MODULE, median of the rounds' "
                        "ratios (quartiles) |\n|---|--:|\n");
-                for (k = 0; k < KINDS; k++) {
+                for (k = 0; k < (int)nkind; k++) {
                         double ratio[MAX_ROUND];
 
                         for (r = 0; r < rounds; r++)
