@@ -725,6 +725,22 @@ enum mailotp_rc fio_lock(int dirfd, const char *name, uid_t owner, unsigned time
         return MAILOTP_OK;
 }
 
+int64_t fio_lock_mark(int fd)
+{
+        struct stat st;
+
+        if (fd < 0 || stat_fd(fd, &st) != 0)
+                return -1;
+        return (int64_t)st.st_size;
+}
+
+void fio_lock_mark_set(int fd, uint64_t mark)
+{
+        /* A mark that is not set brings the older order back, nothing else. */
+        if (fd >= 0 && mark <= (uint64_t)INT32_MAX && ftruncate(fd, (off_t)mark) != 0)
+                return;
+}
+
 void fio_unlock(int fd)
 {
         if (fd >= 0)

@@ -170,4 +170,13 @@ enum mailotp_rc fio_lock(int dirfd, const char *name, uid_t owner, unsigned time
 /* Release a lock taken by fio_lock (closing the descriptor drops the flock). */
 void fio_unlock(int fd);
 
+/*
+ * A lock file holds no data; its size is a small number its holder may set
+ * (the store's order mark, see store_file.c).  fio_lock_mark: the size, or
+ * -1 when it cannot be read.  fio_lock_mark_set: best effort (ftruncate of
+ * the held lock file, no flush: a lost mark costs no data).
+ */
+int64_t fio_lock_mark(int fd);
+void fio_lock_mark_set(int fd, uint64_t mark);
+
 #endif

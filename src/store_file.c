@@ -8,7 +8,8 @@
  *                   rewritten in place (userfile.h, slots.h), with the
  *                   newest last-logins entries in the slot's extension
  *                   until they are moved to last/KEY         (0600)
- *   DIR/locks/KEY   empty lock file, never renamed     (0600)
+ *   DIR/locks/KEY   lock file, never renamed, no data: its size is
+ *                   the order mark (below)             (0600)
  *   DIR/apppw/KEY   application password hashes        (0600)
  *   DIR/recovery/KEY recovery code hashes              (0600)
  *   DIR/last/KEY    last logins, appended, best effort (0600)
@@ -37,6 +38,7 @@
 #include "secure.h"
 #include "slots.h"
 #include "userfile.h"
+#include "username.h"
 
 enum sub_dir {
         SUB_RECORDS = 0,
@@ -66,15 +68,72 @@ struct file_store {
         int sub[SUB_COUNT];
         uid_t owner;
         unsigned flags;
+        struct store_lock *held; /* the user lock this handle holds (the order mark) */
 };
 
 struct store_lock {
         int fd;
+        struct file_store *fs;
+        char key[USERNAME_MAX + 1]; /* "" when not tracked */
 };
 
 static struct file_store *fs_of(struct store *st)
 {
         return (struct file_store *)(void *)st;
+}
+
+/*
+ * The order mark.  Within one second, the times of the entries cannot tell
+ * `mailotp last` whether an entry kept with the state (pending in the user
+ * file) came before or after one written to last/KEY; the merged view lists
+ * the pending ones first.  So that this is the order they happened in, every
+ * write to last/KEY under the user's lock leaves the second of its newest
+ * entry as the size of the lock file (which holds no data, and whose size
+ * the holder reads with one statx), and a login that writes the state
+ * appends its entry to last/KEY too, after that one, when the log already
+ * has an entry of its second or of the few seconds after it (a login that
+ * waited for the lock).  The mark is 1 + the time modulo ORDER_MARK_SPAN, so
+ * a lock file stays under 4 KiB; a mark that matches by chance (68 minutes
+ * apart) only sends one entry to the log.  Best effort: a mark that cannot
+ * be set or read gives the order of 0.3.2.
+ */
+#define ORDER_MARK_SPAN   4093U
+#define ORDER_MARK_WINDOW 64U /* seconds a login may have waited for the lock */
+
+static uint64_t order_mark_of(int64_t t)
+{
+        return 1U + (uint64_t)t % ORDER_MARK_SPAN;
+}
+
+static struct store_lock *held_lock(struct file_store *fs, const char *key)
+{
+        if (fs->held == NULL || fs->held->key[0] == '\0' || strcmp(fs->held->key, key) != 0)
+                return NULL;
+        return fs->held;
+}
+
+/* After entries up to time `newest` went to last/KEY. */
+static void order_mark_set(struct file_store *fs, const char *key, int64_t newest)
+{
+        struct store_lock *l = held_lock(fs, key);
+
+        if (l != NULL && newest >= 0)
+                fio_lock_mark_set(l->fd, order_mark_of(newest));
+}
+
+/* 1 when last/KEY has an entry of second t or of the window after it. */
+static int order_mark_at_or_after(struct file_store *fs, const char *key, int64_t t)
+{
+        struct store_lock *l = held_lock(fs, key);
+        int64_t mark;
+
+        if (l == NULL || t < 0)
+                return 0;
+        mark = fio_lock_mark(l->fd);
+        if (mark < 1 || (uint64_t)mark > ORDER_MARK_SPAN)
+                return 0;
+        return ((uint64_t)mark - order_mark_of(t) + ORDER_MARK_SPAN) % ORDER_MARK_SPAN <
+               ORDER_MARK_WINDOW;
 }
 
 /* Open (and with STORE_CREATE make) a subdirectory on first use. */
@@ -311,8 +370,9 @@ struct user_edit {
         const char *key;
         const char *line; /* a login's last-logins entry to keep with the state, or NULL */
         size_t linelen, keep;
-        int noted;  /* set when the entry is in the new slot */
-        char *warn; /* why pending entries were not moved (best effort) */
+        int64_t when; /* the entry's time */
+        int noted;    /* set when the entry is in the new slot */
+        char *warn;   /* why pending entries were not moved (best effort) */
         size_t warnlen;
 };
 
@@ -326,7 +386,7 @@ static enum mailotp_rc lastlog_add(struct file_store *fs, const char *key,
  * they are lost, and e->warn says so.  A crash, or a failed slot write, after
  * the move can show them twice; never a login without its entry.
  */
-static void move_pending(struct user_edit *e, const char *x, size_t xlen)
+static int move_pending(struct user_edit *e, const char *x, size_t xlen)
 {
         struct lastlog *l = malloc(sizeof(*l));
         enum mailotp_rc rc = MAILOTP_ERR_NOMEM;
@@ -349,12 +409,16 @@ static void move_pending(struct user_edit *e, const char *x, size_t xlen)
                 mailotp_seterr(e->warn, e->warnlen, "pending last-logins entries lost: %s", why);
         }
         free(l);
+        return rc == MAILOTP_OK;
 }
 
 /*
  * The next slot's extension: the pending entries it had, plus e's entry
  * when there is one.  Entries that no longer fit (a full batch, a bigger
  * record, another keep, a damaged extension) are moved to last/KEY first.
+ * e's entry is left to the caller (appended to last/KEY after the slot
+ * write, e->noted unset) when last/KEY already has an entry of its second
+ * (the order mark), moved there now or written before.
  */
 static void edit_pending(struct user_edit *e, const struct fio_slot_view *cur,
                          struct fio_slot_next *next)
@@ -364,12 +428,12 @@ static void edit_pending(struct user_edit *e, const struct fio_slot_view *cur,
         char *out = (char *)next->ext;
 
         next->extlen = 0;
-        if (e->line == NULL) {
+        if (e->line == NULL || order_mark_at_or_after(e->fs, e->key, e->when)) {
                 if (xlen > 0 && xlen <= room) {
                         memcpy(out, x, xlen);
                         next->extlen = xlen;
                 } else if (xlen > 0) {
-                        move_pending(e, x, xlen);
+                        (void)move_pending(e, x, xlen);
                 }
                 return;
         }
@@ -377,8 +441,8 @@ static void edit_pending(struct user_edit *e, const struct fio_slot_view *cur,
                 e->noted = 1;
                 return;
         }
-        if (xlen > 0)
-                move_pending(e, x, xlen);
+        if (xlen > 0 && move_pending(e, x, xlen) && order_mark_at_or_after(e->fs, e->key, e->when))
+                return; /* the batch had an entry of its second: after it, in last/KEY */
         if (lastlog_pending_add(NULL, 0, e->keep, e->line, e->linelen, out, room, &next->extlen))
                 e->noted = 1;
         else
@@ -590,8 +654,10 @@ static enum mailotp_rc state_save(struct store *st, const char *key, const struc
         e.keep = keep;
         e.warn = warn;
         e.warnlen = warnlen;
-        if (ev != NULL && lastlog_format_line(ev, line, sizeof(line), &e.linelen) == MAILOTP_OK)
+        if (ev != NULL && lastlog_format_line(ev, line, sizeof(line), &e.linelen) == MAILOTP_OK) {
                 e.line = line;
+                e.when = ev->time;
+        }
         if (state_format(s, buf, sizeof(buf), &e.len) != MAILOTP_OK) {
                 mailotp_seterr(err, errlen, "state does not fit");
                 return MAILOTP_ERR_INVALID;
@@ -883,6 +949,13 @@ static enum mailotp_rc lastlog_add(struct file_store *fs, const char *key,
                 rc = durable ? fio_write_atomic(dfd, key, out, olen, err, errlen)
                              : fio_write_atomic_fast(dfd, key, out, olen, err, errlen);
 out:
+        if (rc == MAILOTP_OK) {
+                int64_t newest = -1;
+
+                for (i = 0; i < n; i++)
+                        newest = evs[i].time > newest ? evs[i].time : newest;
+                order_mark_set(fs, key, newest);
+        }
         fio_close(afd);
         if (buf != NULL)
                 secure_freezero(buf, len + 1);
@@ -952,12 +1025,20 @@ static enum mailotp_rc fs_lock(struct store *st, const char *key, unsigned timeo
                 return rc;
         }
         l->fd = lfd;
+        l->fs = fs;
+        l->key[0] = '\0';
+        if (fs->held == NULL && strlen(key) < sizeof(l->key)) {
+                memcpy(l->key, key, strlen(key) + 1);
+                fs->held = l;
+        }
         *lk = l;
         return MAILOTP_OK;
 }
 
 static void fs_unlock(struct store_lock *lk)
 {
+        if (lk->fs->held == lk)
+                lk->fs->held = NULL;
         fio_unlock(lk->fd);
         free(lk);
 }

@@ -76,6 +76,7 @@ KNOWN_BUGS = {
         "OpenSSL result.  A crash is still a failed login and the store stays intact",
 }
 
+ORDER_MARK_SPAN = 4093  # a lock file's size is at most this (src/store_file.c)
 WRITE_FUNCS = {"write", "pwrite", "fsync", "fdatasync", "ftruncate", "fchmod", "rename",
                "renameat", "renameat2", "linkat", "unlinkat", "mkdirat"}
 
@@ -115,6 +116,19 @@ def after_decision(baseline, site):
     # The last lock open of an app-password login comes after its list was saved.
     return bool(decided) and idx > max(decided) and lock_opens and idx >= lock_opens[-1] \
         and len(lock_opens) > 1
+
+
+def order_mark_call(baseline, site):
+    """The order mark (src/store_file.c): the size of the lock file read (statx) or set
+    (ftruncate) while it is held.  Best effort: a failure only gives the order of 0.3.2."""
+    if site.func not in ("statx", "fstat", "ftruncate"):
+        return False
+    idx = next((k for k, c in enumerate(baseline) if c.func == site.func and c.n == site.n), None)
+    if idx is None or area(baseline[idx]) != "locks":
+        return False
+    opens = [k for k, c in enumerate(baseline[:idx])
+             if area(c) == "locks" and c.func in ("open", "openat")]
+    return bool(opens) and any(c.func == "flock" for c in baseline[opens[-1]:idx])
 
 
 def plant(w, files):
@@ -272,6 +286,13 @@ class FaultInjection(unittest.TestCase):
             if got is None:
                 self.assertTrue(old is None or new is None,
                                 "%s: %s vanished" % (ctx, rel))
+                continue
+            if rel.startswith("locks/"):
+                # No data: its size is the order mark of last/KEY (src/store_file.c), which
+                # a failure anywhere may leave at any entry's second.
+                self.assertEqual(got[0], bytes(len(got[0])), "%s: %s holds data" % (ctx, rel))
+                self.assertLessEqual(len(got[0]), ORDER_MARK_SPAN, "%s: %s" % (ctx, rel))
+                self.assertEqual((got[1], got[2]), (0o600, 1), "%s: %s mode/links" % (ctx, rel))
                 continue
             self.assertIn(got[0], [v[0] for v in (old, new) if v is not None],
                           "%s: %s is neither the old nor the new version:\n%r" % (ctx, rel, got[0]))
@@ -473,7 +494,8 @@ class FaultInjection(unittest.TestCase):
                     or (kind.startswith("nocode") and step.area == "locks")
                     or (kind == "apppw" and step.area == "apppw" and write_side(step.site))
                     or (kind in ("apppw", "code", "wrong", "hardened", "recovery")
-                        and step.area == "locks" and after_decision(base_trace, step.site)))
+                        and step.area == "locks" and after_decision(base_trace, step.site))
+                    or (step.area == "locks" and order_mark_call(base_trace, step.site)))
         clear = {"PAM_AUTHINFO_UNAVAIL"}
         if func in ALLOC_FUNCS:
             clear.add("PAM_BUF_ERR")

@@ -328,7 +328,8 @@ class FullDisk(unittest.TestCase):
         # Nothing else changed, nothing left behind, everything still reads.
         after = self.hashes()
         empty = hashlib.sha256(b"").hexdigest()
-        written = ("users/alice", "last/alice", "users/erin")
+        # locks/alice: its size is the order mark of the entries appended to last/alice.
+        written = ("users/alice", "last/alice", "locks/alice", "users/erin")
         self.assertEqual({rel: h for rel, h in after.items()
                           if rel in before and rel not in written},
                          {rel: h for rel, h in before.items() if rel not in written},
@@ -426,7 +427,9 @@ class FullDisk(unittest.TestCase):
         """Completely full, the log's last page full too: the move of a full batch cannot
         be appended (a short write, taken back).  The login succeeds and its step is
         stored; the log is as it was; the batch is lost and a warning says so, naming
-        ENOSPC; the login's own entry is pending, and mailotp last shows it."""
+        ENOSPC; the login's own entry is pending, and mailotp last shows it.  The login
+        comes a second after the entries that fill the log: an entry of its own second in
+        the log would take the login's entry there, after it (the order mark)."""
         w = self.w
         now = self.fill_batch(self.simple, T + 3000)
         batch = self.pending()
@@ -444,6 +447,7 @@ class FullDisk(unittest.TestCase):
                 self.fail("the log's last page never filled up")
         before = self.hashes()
         ino = self.ino("users/alice")
+        now += 1
         r = self.login(self.simple, "alice", PW + w.code_at("alice", now), now, f)
         text = "\n".join(r.log)
         self.assertEqual(r.result, "PAM_SUCCESS", text)

@@ -2489,6 +2489,98 @@ START_TEST(noted_full_batch_moved)
 }
 END_TEST
 
+/* The lock file's size: the order mark of the newest entry written to last/KEY under it. */
+static off_t lock_size(void)
+{
+        char p[800];
+        struct stat sb;
+
+        sub_path(p, sizeof(p), "locks", "alice");
+        ck_assert_int_eq(stat(p, &sb), 0);
+        return sb.st_size;
+}
+
+static void direct_at(struct store *st, int64_t t, const char *tag)
+{
+        struct lastlog_event ev;
+
+        lastlog_event_set(&ev, t, 0, "-", "imap", "192.0.2.1", tag);
+        ck_assert_msg(store_lastlog_append(st, "alice", &ev, 20, err, sizeof(err)) == MAILOTP_OK,
+                      "%s", err);
+}
+
+/*
+ * Within one second the merged view lists pending entries first: an entry
+ * written straight to last/KEY (no code, a replay) leaves its second as the
+ * order mark, and a state-writing login of that second (or one that waited
+ * for the lock a little) appends its entry after it instead of keeping it
+ * pending.  Without the user's lock held, nothing is marked.
+ */
+START_TEST(noted_order_mark)
+{
+        struct store *st = open_store(STORE_CREATE);
+        const int64_t t = 1700000100;
+        struct store_lock *lk = NULL;
+        struct lastlog *l = malloc(sizeof(*l));
+        char *text;
+
+        ck_assert_ptr_nonnull(l);
+        ck_assert_int_eq(save_record(st, "alice"), MAILOTP_OK);
+        ck_assert_int_eq(store_lock(st, "alice", 200, &lk, err, sizeof(err)), MAILOTP_OK);
+        ck_assert_int_eq(lock_size(), 0);
+        /* a pending entry, then a replay in the same second, then a wrong code in it */
+        noted_ok(st, t, "first", 20);
+        assert_pending(&t, 1);
+        ck_assert_int_eq(lock_size(), 0);
+        direct_at(st, t, "replay");
+        ck_assert_int_eq(lock_size(), (off_t)(1 + (uint64_t)t % 4093));
+        noted_ok(st, t, "after-replay", 20);
+        assert_pending(&t, 1); /* still only the first */
+        text = last_text();
+        ck_assert_ptr_nonnull(text);
+        ck_assert_ptr_nonnull(strstr(text, " replay\nlogin = 1700000100 success code imap "
+                                           "192.0.2.1 after-replay\n"));
+        free(text);
+        /* the merged view: the order they happened in */
+        ck_assert_int_eq(store_lastlog_load(st, "alice", l, err, sizeof(err)), MAILOTP_OK);
+        ck_assert_uint_eq(l->n, 3);
+        ck_assert_str_eq(l->ev[0].reason, "first");
+        ck_assert_str_eq(l->ev[1].reason, "replay");
+        ck_assert_str_eq(l->ev[2].reason, "after-replay");
+        /* the next second: pending again */
+        noted_ok(st, t + 1, "next-second", 20);
+        {
+                const int64_t want[] = {t, t + 1};
+
+                assert_pending(want, 2);
+        }
+        /* a login of second t - 5 that waited for the lock while t's entries were written */
+        noted_ok(st, t - 5, "waited", 20);
+        text = last_text();
+        ck_assert_ptr_nonnull(strstr(text, " waited\n"));
+        free(text);
+        /* ...but not one whose second is long before the mark */
+        noted_ok(st, t - 100, "old", 20);
+        {
+                const int64_t want[] = {t - 100, t, t + 1}; /* kept in time order */
+
+                assert_pending(want, 3);
+        }
+        store_unlock(st, lk);
+        /* no lock held: no mark is read or set */
+        direct_at(st, t + 2, "unlocked");
+        ck_assert_int_eq(lock_size(), (off_t)(1 + (uint64_t)(t - 5) % 4093));
+        noted_ok(st, t + 2, "unlocked-noted", 20);
+        {
+                const int64_t want[] = {t - 100, t, t + 1, t + 2};
+
+                assert_pending(want, 4);
+        }
+        free(l);
+        store_close(st);
+}
+END_TEST
+
 /* Another keep: the pending entries move first, the new one starts a batch under it. */
 START_TEST(noted_keep_changed)
 {
@@ -3005,6 +3097,7 @@ static Suite *store_suite(void)
         tcase_add_test(tc, noted_entries_pending);
         tcase_add_test(tc, noted_full_batch_moved);
         tcase_add_test(tc, noted_keep_changed);
+        tcase_add_test(tc, noted_order_mark);
         tcase_add_test(tc, noted_kept_by_other_writes);
         tcase_add_test(tc, noted_moved_by_user_delete);
         tcase_add_test(tc, noted_move_failure_warns);
