@@ -1037,7 +1037,7 @@ static enum mailotp_rc fs_lock(struct store *st, const char *key, unsigned timeo
 
 static void fs_unlock(struct store_lock *lk)
 {
-        if (lk->fs->held == lk)
+        if (lk->fs != NULL && lk->fs->held == lk)
                 lk->fs->held = NULL;
         fio_unlock(lk->fd);
         free(lk);
@@ -1047,6 +1047,9 @@ static void fs_close(struct store *st)
 {
         struct file_store *fs = fs_of(st);
         int i;
+
+        if (fs->held != NULL)
+                fs->held->fs = NULL; /* a lock still held outlives its store: no mark */
 
         for (i = 0; i < SUB_COUNT; i++) {
                 if (fs->sub[i] >= 0)
