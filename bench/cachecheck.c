@@ -63,11 +63,6 @@
 
 static char g_answer[64]; /* what the conversation answers to a hidden prompt */
 
-struct apppw {
-        char user[24];
-        char token[40];
-};
-
 static int conv(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
 {
         struct pam_response *r = calloc((size_t)n, sizeof(*r));
@@ -167,24 +162,6 @@ static void touch_user(const char *store, uint32_t idx, int cold)
         }
 }
 
-/* WORK/n100000/apppw.txt ("user password" lines) into a; how many. */
-static unsigned load_apppw(const char *work, struct apppw *a)
-{
-        char path[BENCH_PATH_MAX + 32], line[256];
-        unsigned n = 0;
-        FILE *f;
-
-        (void)snprintf(path, sizeof(path), "%s/n100000/apppw.txt", work);
-        f = fopen(path, "re");
-        if (f == NULL)
-                return 0;
-        while (n < MAX_APPPW && fgets(line, sizeof(line), f) != NULL)
-                if (sscanf(line, "%23s %39s", a[n].user, a[n].token) == 2)
-                        n++;
-        (void)fclose(f);
-        return n;
-}
-
 /* One login of user with the hidden answer g_answer; wall time in ms, or < 0 when refused. */
 static double login_as(const char *confdir, const char *service, const char *user)
 {
@@ -239,7 +216,7 @@ int main(int argc, char **argv)
         static const char *const kind_name[KINDS] = {"one mailbox", "100,000: files warm",
                                                      "100,000: files cold",
                                                      "100,000: application password"};
-        static struct apppw app[MAX_APPPW];
+        static struct bench_apppw app[MAX_APPPW];
         /* One PAM directory per module, with the same service names: what the modules store
          * (the service of an application password's last use) is the same for both. */
         static const char svc_one[] = "one", svc_big[] = "big";
@@ -262,9 +239,6 @@ int main(int argc, char **argv)
                 return 2;
         }
         nmod = argc == 6 ? 2U : 1U;
-        napp = load_apppw(argv[1], app);
-        nkind = napp > 0 ? KINDS : KINDS - 1;
-        nslot = nmod * nkind;
         module[0] = argv[2];
         module[1] = argc == 6 ? argv[5] : NULL;
         if (strlen(argv[1]) > BENCH_PATH_MAX / 2 || strlen(argv[2]) > BENCH_PATH_MAX / 2 ||
@@ -272,6 +246,10 @@ int main(int argc, char **argv)
                 fprintf(stderr, "cachecheck: paths too long\n");
                 return 2;
         }
+        (void)snprintf(mark, sizeof(mark), "%s/n100000/apppw.txt", argv[1]);
+        napp = bench_load_apppw(mark, app, MAX_APPPW);
+        nkind = napp > 0 ? KINDS : KINDS - 1;
+        nslot = nmod * nkind;
         /*
          * A second run within the same 30-second step goes on after the
          * mailboxes the first one used (WORK/cachecheck.next: step and next
@@ -357,7 +335,7 @@ int main(int argc, char **argv)
                                         vclock_set(vt);
                                         ms = login(confdir[mod], svc_one, 0, vt);
                                 } else if (kind == 3) {
-                                        const struct apppw *a = &app[nextapp++ % napp];
+                                        const struct bench_apppw *a = &app[nextapp++ % napp];
 
                                         vclock_set(0);
                                         (void)snprintf(g_answer, sizeof(g_answer), "%s", a->token);

@@ -92,11 +92,6 @@ struct config {
         int64_t plan_base; /* virtual step of each worker's first valid login */
 };
 
-struct apppw {
-        char user[BENCH_USER_MAX];
-        char token[BENCH_TOKEN_MAX];
-};
-
 static struct {
         const char *work, *worker, *module, *moddir, *out, *machine, *command;
         unsigned rounds;
@@ -105,7 +100,7 @@ static struct {
         unsigned ns[MAX_NS], nns, nbig;
         struct config cfg[MAX_CONFIGS];
         unsigned ncfg;
-        struct apppw app[MAX_APPPW];
+        struct bench_apppw app[MAX_APPPW];
         unsigned napp;
         int64_t cursor; /* next virtual step: only ever grows, so no (user, step) repeats */
         uint32_t wrong_next, nx_next, real_next, app_next;
@@ -1218,22 +1213,12 @@ static void note_load(void)
 
 static void load_apppw(void)
 {
-        char path[BENCH_PATH_MAX + 32], line[256];
-        FILE *f;
+        char path[BENCH_PATH_MAX + 32];
 
         (void)snprintf(path, sizeof(path), "%s/n%u/apppw.txt", g.work, g.nbig);
-        f = fopen(path, "re");
-        if (f == NULL) {
+        g.napp = bench_load_apppw(path, g.app, MAX_APPPW);
+        if (g.napp == 0)
                 fprintf(stderr, "pambench: no %s: app password logins not measured\n", path);
-                return;
-        }
-        while (g.napp < MAX_APPPW && fgets(line, sizeof(line), f) != NULL) {
-                struct apppw *a = &g.app[g.napp];
-
-                if (sscanf(line, "%23s %39s", a->user, a->token) == 2)
-                        g.napp++;
-        }
-        fclose(f);
 }
 
 /* The stores to measure: --ns N,N,... (each must be prepared), else every prepared one. */

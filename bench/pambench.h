@@ -36,6 +36,15 @@ int bench_wrong_code(uint32_t idx, int64_t t, char out[7]);
  */
 int prep_users(const char *work, unsigned n, int64_t now);
 
+/* An application password bench/run added with the CLI (WORK/nN/apppw.txt). */
+struct bench_apppw {
+        char user[BENCH_USER_MAX];
+        char token[BENCH_TOKEN_MAX];
+};
+
+/* Up to max "user password" lines of `path` into a; how many (0 when it cannot be read). */
+unsigned bench_load_apppw(const char *path, struct bench_apppw *a, unsigned max);
+
 /* Raw floors, each run in a child process and reported like a worker (res). */
 enum raw_floor {
         RAW_TOTP = 0,       /* oath_totp_validate2 over a +-1 window, no match (3 HMACs) */

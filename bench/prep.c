@@ -271,3 +271,18 @@ out:
                 (void)close(top);
         return rc;
 }
+
+unsigned bench_load_apppw(const char *path, struct bench_apppw *a, unsigned max)
+{
+        char line[256];
+        unsigned n = 0;
+        FILE *f = fopen(path, "re");
+
+        if (f == NULL)
+                return 0;
+        while (n < max && fgets(line, sizeof(line), f) != NULL)
+                if (sscanf(line, "%23s %39s", a[n].user, a[n].token) == 2)
+                        n++;
+        (void)fclose(f);
+        return n;
+}

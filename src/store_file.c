@@ -74,7 +74,7 @@ struct file_store {
 struct store_lock {
         int fd;
         struct file_store *fs;
-        char key[USERNAME_MAX + 1]; /* "" when not tracked */
+        char key[USERNAME_MAX + 1]; /* set when it is the store's held lock */
 };
 
 static struct file_store *fs_of(struct store *st)
@@ -107,7 +107,7 @@ static uint64_t order_mark_of(int64_t t)
 
 static struct store_lock *held_lock(struct file_store *fs, const char *key)
 {
-        if (fs->held == NULL || fs->held->key[0] == '\0' || strcmp(fs->held->key, key) != 0)
+        if (fs->held == NULL || strcmp(fs->held->key, key) != 0)
                 return NULL;
         return fs->held;
 }
